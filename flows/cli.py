@@ -1,0 +1,122 @@
+"""The ``recause`` command. Heavy imports (Prefect, MLflow, GX, torch) happen only inside the
+sub-command that needs them, so ``recause --help`` answers at once.
+
+Exit codes: 0 success; 1 the data failed validation; 2 a usage or configuration error;
+3 the dataset could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_INVALID_DATA, EXIT_USAGE, EXIT_NO_DATA = 0, 1, 2, 3
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", help="synthetic (default), movielens-100k, coat, open-bandit, yahoo-r3 or dir:PATH")
+    parser.add_argument("--preset", default="default", help="smoke, default or full (flows/presets/*.yaml)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a setting, e.g. --set world.n_users=500 (repeatable; values are read as YAML)",
+    )
+    parser.add_argument("--output-dir", help="folder for this run's files (default: <output_root>/runs/<run>)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="recause",
+        description="What does your recommender cause, and what would happen if you changed it?",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the pipeline flow; writes summary.json and prints its path")
+    _common(run)
+    validate = sub.add_parser("validate", help="validate a dataset alone; exit 0 if it passes, 1 if not")
+    _common(validate)
+    config = sub.add_parser("config", help="print the resolved configuration as YAML")
+    _common(config)
+    sub.add_parser("presets", help="list the presets")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from flows.config import available_presets, build_config
+
+    if args.command == "presets":
+        print("\n".join(available_presets()))
+        return EXIT_OK
+    try:
+        config = build_config(
+            args.preset, dataset=args.dataset, output_dir=args.output_dir, overrides=args.overrides, env=os.environ
+        )
+    except ValueError as error:  # pydantic.ValidationError is a ValueError
+        print(f"recause: invalid configuration: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "config":
+        import yaml
+
+        print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
+        return EXIT_OK
+
+    from flows.runtime import prepare_environment
+
+    prepare_environment(config.runtime.output_root, config.runtime.threads)
+    return _run(config) if args.command == "run" else _validate(config)
+
+
+def _run(config) -> int:
+    from flows.pipeline import pipeline, run_folder
+    from tasks.datasets.schema import DatasetError
+
+    folder = run_folder(config)
+    config = config.model_copy(update={"runtime": config.runtime.model_copy(update={"output_dir": folder})})
+    state = pipeline(config, return_state=True)
+    summary_path = folder / "summary.json"
+    if state.is_completed():
+        print(f"summary: {summary_path}")
+        return EXIT_OK
+    if summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        print(summary.get("validation/report", "the run failed"), file=sys.stderr)
+        print(f"summary: {summary_path}", file=sys.stderr)
+        return EXIT_INVALID_DATA
+    try:
+        state.result()
+    except DatasetError as error:
+        print(f"recause: {error}", file=sys.stderr)
+        return EXIT_NO_DATA
+    return EXIT_USAGE
+
+
+def _validate(config) -> int:
+    from flows.pipeline import run_folder
+    from tasks.datasets import DatasetError, load_dataset
+    from tasks.stages import write_validation
+    from validations.run import validate_dataset
+
+    try:
+        dataset = load_dataset(
+            config.data.dataset,
+            root=config.data.root,
+            movielens_path=config.data.movielens_path,
+            open_bandit_campaign=config.data.open_bandit_campaign,
+            world=config.world,
+            seed=config.runtime.seed,
+        )
+    except DatasetError as error:
+        print(f"recause: {error}", file=sys.stderr)
+        return EXIT_NO_DATA
+    outcome = validate_dataset(dataset, config.validation)
+    files = write_validation(outcome, Path(run_folder(config)) / "validation", config.validation.data_docs)
+    stream = sys.stdout if outcome.report.passed else sys.stderr
+    print(outcome.console, file=stream)
+    print(f"report: {files.report_json}\nquarantine: {files.quarantine}", file=stream)
+    return EXIT_OK if outcome.report.passed else EXIT_INVALID_DATA
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The pipeline's one configuration: a pydantic model per stage, YAML presets, ``--set`` overrides.
+
+Precedence, lowest first: field defaults < preset YAML (``flows/presets/<name>.yaml``) <
+environment (``RECAUSE_DATA_DIR``, ``RECAUSE_OUTPUT_ROOT``, ``MLFLOW_TRACKING_URI``) < explicit
+arguments (``--dataset``, ``--output-dir``) < ``--set a.b=c``. The environment is read here and
+nowhere else; every other module receives a config.
+
+The Prefect UI renders :class:`PipelineConfig` as the run form, so every field has a
+description and bounds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from models.world import WorldConfig
+from tasks.baselines import BaselinesConfig
+from tasks.evaluate import EvaluationConfig
+from tasks.split import SplitConfig
+from validations.config import ValidationConfig
+
+PRESET_DIR = Path(__file__).parent / "presets"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ("synthetic", "movielens-100k", "coat", "open-bandit", "yahoo-r3")
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    dataset: str = Field(
+        "synthetic",
+        description="Dataset name: synthetic, movielens-100k, coat, open-bandit, yahoo-r3, "
+        "or dir:PATH (a folder with interactions/items/users as parquet or CSV).",
+    )
+    root: Path | None = Field(
+        None,
+        description="Folder holding the public datasets in their release layouts (coat/, "
+        "open-bandit/, yahoo-r3/, ml-100k/). Defaults to $RECAUSE_DATA_DIR.",
+    )
+    movielens_path: Path | None = Field(
+        None,
+        description="MovieLens-100K folder (GroupLens u.data/u.item/u.user or RecBole atomic "
+        "files). Default: <root>/ml-100k if present, else the recbole wheel's copy.",
+    )
+    open_bandit_campaign: Literal["all", "men", "women"] = Field(
+        "all", description="Open Bandit campaign folder."
+    )
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value in DATASETS or (value.startswith("dir:") and len(value) > 4):
+            return value
+        raise ValueError(f"unknown dataset {value!r}; expected one of {DATASETS} or dir:PATH")
+
+
+class RuntimeConfig(Section):
+    seed: int = Field(0, ge=0, description="Seed of splits, baselines and (unless set) the world.")
+    threads: int = Field(1, ge=1, le=256, description="torch intra-op threads; 1 is fastest on 2 cores.")
+    output_root: Path = Field(
+        PROJECT_ROOT / "outputs",
+        description="Home of run folders, the MLflow store and Prefect's local state. "
+        "Defaults to <project>/outputs or $RECAUSE_OUTPUT_ROOT.",
+    )
+    output_dir: Path | None = Field(
+        None, description="This run's folder (summary.json, reports). Default: <output_root>/runs/<run>."
+    )
+
+
+class TrackingConfig(Section):
+    enabled: bool = Field(True, description="Log the run to MLflow.")
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, else a SQLite store in "
+        "<output_root>/mlflow.db with artifacts in <output_root>/mlartifacts.",
+    )
+    experiment_prefix: str = Field("recause", description="Experiments are named <prefix>/<dataset>.")
+
+
+class PipelineConfig(Section):
+    """Everything one pipeline run needs; the Prefect run form and the MLflow params."""
+
+    preset: str = Field("default", description="Name of the preset this config started from.")
+    data: DataConfig = Field(default_factory=DataConfig)
+    world: WorldConfig = Field(default_factory=WorldConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    baselines: BaselinesConfig = Field(default_factory=BaselinesConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    def flat(self) -> dict[str, str]:
+        """``{"world.n_users": "3000", ...}``: the MLflow params of a run."""
+        return {key: str(value) for key, value in flatten(self.model_dump(mode="json")).items()}
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.exists():
+        raise ValueError(f"unknown preset {name!r}; available: {', '.join(available_presets())}")
+    tree = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(tree, dict):
+        raise ValueError(f"preset {path} must hold a mapping, found {type(tree).__name__}")
+    return tree
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"world.n_users=500"`` -> ``(["world", "n_users"], 500)``; the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--set expects key=value (e.g. world.n_users=500), got {text!r}")
+    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else None
+
+
+def set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ValueError(f"cannot set {'.'.join(path)}: {part} is not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def environment_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """The settings that standard environment variables supply (this is the only reader)."""
+    tree: dict[str, Any] = {}
+    if env.get("RECAUSE_DATA_DIR"):
+        set_path(tree, ["data", "root"], env["RECAUSE_DATA_DIR"])
+    if env.get("RECAUSE_OUTPUT_ROOT"):
+        set_path(tree, ["runtime", "output_root"], env["RECAUSE_OUTPUT_ROOT"])
+    if env.get("MLFLOW_TRACKING_URI"):
+        set_path(tree, ["tracking", "tracking_uri"], env["MLFLOW_TRACKING_URI"])
+    return tree
+
+
+def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def build_config(
+    preset: str = "default",
+    *,
+    dataset: str | None = None,
+    output_dir: str | Path | None = None,
+    overrides: list[str] = (),  # type: ignore[assignment]
+    env: Mapping[str, str] | None = None,
+) -> PipelineConfig:
+    """Resolve a config from a preset, the environment, explicit arguments and overrides."""
+    tree = merge(load_preset(preset), environment_overrides(env or {}))
+    tree["preset"] = preset
+    if dataset is not None:
+        set_path(tree, ["data", "dataset"], dataset)
+    if output_dir is not None:
+        set_path(tree, ["runtime", "output_dir"], str(output_dir))
+    for text in overrides:
+        path, value = parse_override(text)
+        set_path(tree, path, value)
+    return PipelineConfig.model_validate(tree)

@@ -1,0 +1,40 @@
+"""Process-level settings applied once, at the edge (the CLI or a deployment), before heavy imports.
+
+Third-party libraries read their settings from environment variables at import time; this is the
+one place Recause writes them. Values already set by the user win.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import MutableMapping
+from pathlib import Path
+
+# Offline and quiet: no telemetry, no hub look-ups, no update checks (see TOOLCHAIN).
+QUIET_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+}
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def prepare_environment(output_root: Path, threads: int, env: MutableMapping[str, str] = os.environ) -> None:
+    """Quiet/offline defaults, Prefect's local state under ``output_root``, thread counts.
+
+    ``PREFECT_HOME`` (Prefect's ephemeral SQLite API and result storage) defaults to
+    ``<output_root>/prefect`` unless ``PREFECT_HOME`` or ``PREFECT_API_URL`` is set.
+    """
+    for key, value in QUIET_DEFAULTS.items():
+        env.setdefault(key, value)
+    if "PREFECT_API_URL" not in env:
+        env.setdefault("PREFECT_HOME", str(Path(output_root).resolve() / "prefect"))
+        Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    for key in THREAD_VARIABLES:
+        env.setdefault(key, str(threads))
+

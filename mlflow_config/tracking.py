@@ -1,0 +1,193 @@
+"""MLflow tracking: where runs go, how experiments are named, and the parent/stage run structure.
+
+One home for tracking locations: :func:`tracking_uri` and :func:`artifact_location`. The default
+store is SQLite at ``<output_root>/mlflow.db`` with artifacts in ``<output_root>/mlartifacts`` —
+absolute paths, so the working directory does not matter. A configured URI (``tracking.tracking_uri``
+or ``MLFLOW_TRACKING_URI``, resolved by :mod:`flows.config`) wins, e.g. ``http://127.0.0.1:5000``.
+
+Every pipeline run is one parent MLflow run with a nested run per stage
+(:meth:`RunTracker.stage`); runs are addressed by id through :class:`mlflow.MlflowClient`, so no
+global "active run" is relied upon (Prefect may run tasks on other threads).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PARENT_TAG = "mlflow.parentRunId"
+MAX_PARAM_LENGTH = 6000
+
+
+def tracking_uri(configured: str | None, output_root: Path) -> str:
+    """The tracking URI: the configured one, else SQLite in ``output_root``."""
+    if configured:
+        return configured
+    return f"sqlite:///{(Path(output_root).resolve() / 'mlflow.db').as_posix()}"
+
+
+def artifact_location(uri: str, output_root: Path) -> str | None:
+    """Where a new experiment stores artifacts: a local folder for a local store, the server's
+    choice (None) for a remote one."""
+    if uri.startswith(("http://", "https://", "databricks")):
+        return None
+    return (Path(output_root).resolve() / "mlartifacts").as_uri()
+
+
+def experiment_name(prefix: str, dataset: str) -> str:
+    """One experiment per dataset: ``recause/coat``; ``dir:/data/x`` becomes ``recause/dir-x``."""
+    if dataset.startswith("dir:"):
+        dataset = "dir-" + Path(dataset[4:]).name
+    return f"{prefix}/{re.sub(r'[^A-Za-z0-9_.-]+', '-', dataset)}"
+
+
+def metric_values(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric entries of a summary as MLflow metrics (booleans as 0/1; strings are tags)."""
+    out: dict[str, float] = {}
+    for key, value in summary.items():
+        if isinstance(value, bool):
+            out[key] = float(value)
+        elif isinstance(value, (int, float)) and value == value:  # drop NaN
+            out[key] = float(value)
+    return out
+
+
+@dataclass
+class StageRun:
+    """A nested MLflow run for one stage; collects metrics and artifacts, times the stage."""
+
+    tracker: RunTracker
+    name: str
+    run_id: str | None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def log_metrics(self, values: Mapping[str, Any], step: int | None = None) -> None:
+        numeric = metric_values(values)
+        self.metrics.update(numeric)
+        self.tracker._log_metrics(self.run_id, numeric, step)
+
+    def log_artifact(self, path: Path, folder: str | None = None) -> None:
+        self.tracker._log_artifact(self.run_id, path, folder)
+
+    def log_text(self, text: str, name: str) -> None:
+        self.tracker._log_text(self.run_id, text, name)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.tracker._set_tags(self.run_id, tags)
+
+
+class RunTracker:
+    """Parent run + nested stage runs through one :class:`mlflow.MlflowClient`.
+
+    With ``enabled=False`` every call is a no-op (``run_id`` is None), so flows need no branches.
+    """
+
+    def __init__(self, uri: str, experiment: str, artifact_root: str | None, enabled: bool = True) -> None:
+        self.uri, self.experiment, self.enabled = uri, experiment, enabled
+        self.run_id: str | None = None
+        self.experiment_id: str | None = None
+        self.stage_seconds: dict[str, float] = {}
+        self._client = None
+        if enabled:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=uri)
+            found = self._client.get_experiment_by_name(experiment)
+            self.experiment_id = (
+                found.experiment_id
+                if found is not None
+                else self._client.create_experiment(experiment, artifact_location=artifact_root)
+            )
+
+    def start(self, run_name: str, params: Mapping[str, str], tags: Mapping[str, Any]) -> str | None:
+        """Open the parent run, log the flattened config as params and the reproducibility tags."""
+        if not self.enabled:
+            return None
+        run = self._client.create_run(self.experiment_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
+        self.run_id = run.info.run_id
+        from mlflow.entities import Param
+
+        batch = [Param(k, v[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        for i in range(0, len(batch), 100):
+            self._client.log_batch(self.run_id, params=batch[i : i + 100])
+        return self.run_id
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[StageRun]:
+        """A nested run for stage ``name``; logs ``stage/<name>/seconds`` to it and to the parent."""
+        run_id = None
+        if self.enabled:
+            tags = {PARENT_TAG: self.run_id, "recause.stage": name}
+            run_id = self._client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+        stage = StageRun(self, name, run_id)
+        start = time.perf_counter()
+        status = "FAILED"
+        try:
+            yield stage
+            status = "FINISHED"
+        finally:
+            self.stage_seconds[name] = time.perf_counter() - start
+            seconds = {f"stage/{name}/seconds": self.stage_seconds[name]}
+            stage.log_metrics(seconds)
+            self._log_metrics(self.run_id, seconds, None)
+            if self.enabled:
+                self._client.set_terminated(run_id, status=status)
+
+    def log_summary(self, summary: Mapping[str, Any]) -> None:
+        """Numbers of the summary as parent metrics, strings as ``summary.*`` tags, and the JSON."""
+        self._log_metrics(self.run_id, metric_values(summary), None)
+        self._set_tags(self.run_id, {f"summary.{k}": v for k, v in summary.items() if isinstance(v, str)})
+        self._log_text(self.run_id, json.dumps(summary, indent=2, default=str), "summary.json")
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self._set_tags(self.run_id, tags)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        if self.enabled and self.run_id is not None:
+            self._client.set_terminated(self.run_id, status=status)
+
+    def run_url(self) -> str | None:
+        """A browser URL for the parent run when the store is a server, else None."""
+        if self.run_id is None or not self.uri.startswith(("http://", "https://")):
+            return None
+        return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+    # -------------------------------------------------------------- client calls, no-ops when disabled
+    def _log_metrics(self, run_id: str | None, values: Mapping[str, float], step: int | None) -> None:
+        if not self.enabled or run_id is None or not values:
+            return
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(key, float(v), now, step or 0) for key, v in values.items()]
+        for i in range(0, len(batch), 500):
+            self._client.log_batch(run_id, metrics=batch[i : i + 500])
+
+    def _log_artifact(self, run_id: str | None, path: Path, folder: str | None) -> None:
+        if not self.enabled or run_id is None:
+            return
+        if Path(path).is_dir():
+            self._client.log_artifacts(run_id, str(path), folder)
+        else:
+            self._client.log_artifact(run_id, str(path), folder)
+
+    def _log_text(self, run_id: str | None, text: str, name: str) -> None:
+        if not self.enabled or run_id is None:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Path(tmp) / name
+            target.write_text(text)
+            self._client.log_artifact(run_id, str(target))
+
+    def _set_tags(self, run_id: str | None, tags: Mapping[str, Any]) -> None:
+        if not self.enabled or run_id is None:
+            return
+        for key, value in tags.items():
+            self._client.set_tag(run_id, key, str(value)[:5000])

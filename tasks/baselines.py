@@ -1,0 +1,68 @@
+"""Reference policies for the evaluation harness: built from the training split and the data's
+known facts, never from the evaluation data.
+
+A baseline the data cannot support is skipped with a reason (the run report shows it): the
+logging policy needs known logging scores; the oracles need the synthetic world's ground truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.policies import FunctionPolicy, Policy, PopularityPolicy, RandomPolicy
+from tasks.datasets.schema import Dataset
+from tasks.split import Split
+
+Baseline = Literal["random", "popularity", "logging", "oracle_relevance", "oracle_uplift"]
+ORACLES = frozenset({"oracle_relevance", "oracle_uplift"})
+
+
+class BaselinesConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    policies: list[Baseline] = Field(
+        ["random", "popularity", "logging", "oracle_relevance", "oracle_uplift"],
+        description="Reference policies to evaluate; ones the data cannot support (logging without "
+        "known logging scores, oracles without ground truth) are skipped and said so.",
+    )
+
+
+@dataclass(frozen=True)
+class BaselineSet:
+    """The policies that could be built, and why the others could not."""
+
+    policies: dict[str, Policy]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def build_baselines(split: Split, dataset: Dataset, config: BaselinesConfig, seed: int) -> BaselineSet:
+    """Build the requested baselines on ``split``'s index (training data only)."""
+    policies: dict[str, Policy] = {}
+    skipped: dict[str, str] = {}
+    item_ids = split.items.ids
+    for name in config.policies:
+        if name == "random":
+            policies[name] = RandomPolicy(split.n_items, seed)
+        elif name == "popularity":
+            train = split.train[split.train["positive"]]
+            policies[name] = PopularityPolicy(np.bincount(train["item"], minlength=split.n_items))
+        elif name == "logging":
+            scorer = dataset.logging_scores
+            if scorer is None:
+                skipped[name] = f"{dataset.meta.name} does not say how its logging policy scored items"
+                continue
+            policies[name] = FunctionPolicy(name, lambda users, s=scorer: s.score(split.users.ids[users], item_ids))
+        elif name in ORACLES:
+            world = dataset.world
+            if world is None:
+                skipped[name] = f"{dataset.meta.name} has no ground truth (oracles need the synthetic world)"
+                continue
+            world_users = split.users.ids.astype(np.int64)
+            world_items = item_ids.astype(np.int64)
+            truth = world.p_outcome_if_exposed if name == "oracle_relevance" else world.uplift
+            policies[name] = FunctionPolicy(name, lambda users, f=truth: f(world_users[users], world_items))
+    return BaselineSet(policies, skipped)

@@ -1,0 +1,69 @@
+"""Dataset loaders and their registry: ``load_dataset(name, ...)`` -> :class:`Dataset`.
+
+Real datasets are read from a data root laid out as the public releases are
+(``<root>/coat/``, ``<root>/open-bandit/``, ``<root>/yahoo-r3/``, optionally ``<root>/ml-100k/``).
+Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tasks.datasets.schema import Dataset, DatasetError, DatasetMeta, IdIndex
+
+__all__ = ["Dataset", "DatasetError", "DatasetMeta", "IdIndex", "load_dataset"]
+
+
+def _require_root(root: Path | None, name: str, folder: str) -> Path:
+    if root is None:
+        raise DatasetError(
+            f"dataset {name!r} is read from a data root, and none is set: set data.root "
+            f"(--set data.root=PATH) or RECAUSE_DATA_DIR to a folder that holds {folder}/."
+        )
+    path = Path(root) / folder
+    if not path.is_dir():
+        raise DatasetError(
+            f"dataset {name!r} expected its files in {path}, which does not exist; "
+            f"data.root is {root}. Place the public release there (see the README's data section)."
+        )
+    return path
+
+
+def load_dataset(
+    name: str,
+    *,
+    root: Path | None = None,
+    movielens_path: Path | None = None,
+    open_bandit_campaign: str = "all",
+    world=None,  # models.world.WorldConfig; typed loosely to keep this import light
+    seed: int = 0,
+) -> Dataset:
+    """Load dataset ``name`` (see :data:`flows.config.DATASETS`, or ``dir:PATH``)."""
+    if name == "synthetic":
+        from models.world import WorldConfig
+        from tasks.datasets.synthetic import load_synthetic
+
+        return load_synthetic(world or WorldConfig(), seed)
+    if name == "movielens-100k":
+        from tasks.datasets.movielens import load_movielens
+
+        if movielens_path is None and root is not None and (Path(root) / "ml-100k").is_dir():
+            movielens_path = Path(root) / "ml-100k"
+        return load_movielens(movielens_path)
+    if name == "coat":
+        from tasks.datasets.coat import load_coat
+
+        return load_coat(_require_root(root, name, "coat"))
+    if name == "open-bandit":
+        from tasks.datasets.open_bandit import load_open_bandit
+
+        return load_open_bandit(_require_root(root, name, "open-bandit"), open_bandit_campaign)
+    if name == "yahoo-r3":
+        from tasks.datasets.yahoo import load_yahoo_r3
+
+        return load_yahoo_r3(_require_root(root, name, "yahoo-r3"))
+    if name.startswith("dir:"):
+        from tasks.datasets.directory import load_directory
+
+        return load_directory(Path(name[4:]).expanduser())
+    raise DatasetError(f"unknown dataset {name!r}; expected synthetic, movielens-100k, coat, open-bandit, yahoo-r3 or dir:PATH")

@@ -1,0 +1,196 @@
+"""The evaluation harness: the metrics every policy and model is scored by.
+
+- **Full ranking** (``per_user`` splits): every item is scored for every user with a held-out
+  positive; items that were positives in training (and, for test, validation) are excluded, as
+  RecBole does; Recall / NDCG / MRR / Hit / Precision at each k (``ranking/...``).
+- **Debiasing** (``randomized`` splits): scores of the randomly exposed (user, item) pairs;
+  global AUC and per-user NDCG@5 over each user's random items, relevance = positive (``debias/...``).
+- **Causal** (synthetic world, test only): the full catalogue is ranked (the next period's slate;
+  the world's effects do not depend on the past) and scored against ground truth — CP@10, the
+  mean true uplift of the top 10 (``causal/cp_at_10``), and the exact value of showing the top-K
+  slate (``policy/true_value``: outcome per slot; ``policy/true_incremental_value``: outcome
+  caused per slot).
+
+Policies are scored in blocks of ``user_batch`` users, so memory is ``user_batch × n_items``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from models.metrics import RankingAccumulator, auc, causal_precision, grouped_ndcg, mask_seen, top_k_items
+from models.policies import Policy
+from models.world import SyntheticWorld
+from tasks.baselines import ORACLES, BaselineSet
+from tasks.datasets.schema import DatasetMeta
+from tasks.split import Split
+
+Part = Literal["val", "test"]
+
+
+class EvaluationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    ks: list[int] = Field([10, 20], description="Cut-offs of the full-ranking metrics.")
+    debias_k: int = Field(5, ge=1, description="Cut-off of NDCG on the randomized test split.")
+    causal_k: int = Field(10, ge=1, description="Cut-off of causal precision CP@K.")
+    user_batch: int = Field(2048, ge=1, description="Users scored per block (memory: user_batch × n_items floats).")
+
+    @field_validator("ks")
+    @classmethod
+    def _positive_ks(cls, value: list[int]) -> list[int]:
+        if not value or any(k < 1 for k in value):
+            raise ValueError(f"ks must be a non-empty list of positive cut-offs, got {value}")
+        return sorted(set(value))
+
+
+def selection_metric(split: Split, config: EvaluationConfig) -> str:
+    """The validation metric that picks the best policy: NDCG at the largest k, or debiased AUC."""
+    return f"ranking/ndcg_at_{max(config.ks)}" if split.kind == "per_user" else "debias/auc"
+
+
+def evaluate_policy(
+    policy: Policy, split: Split, config: EvaluationConfig, part: Part, world: SyntheticWorld | None = None
+) -> dict[str, float]:
+    """All metrics the split supports for ``policy`` on ``part``; causal ones when ``world`` is given."""
+    out: dict[str, float] = {}
+    if split.kind == "per_user":
+        out |= ranking_metrics_of(policy, split, config, part)
+    else:
+        out |= debias_metrics_of(policy, split, config, part)
+    if world is not None and part == "test":
+        out |= causal_metrics_of(policy, split, world, config)
+    return out
+
+
+def ranking_metrics_of(policy: Policy, split: Split, config: EvaluationConfig, part: Part) -> dict[str, float]:
+    seen_parts = [split.train] if part == "val" else [split.train, split.val]
+    seen = pd.concat([p.loc[p["positive"], ["user", "item"]] for p in seen_parts])
+    target = getattr(split, part)
+    target = target.loc[target["positive"], ["user", "item"]].drop_duplicates()
+    seen_codes = seen["user"].to_numpy() * split.n_items + seen["item"].to_numpy()
+    target = target[~np.isin(target["user"].to_numpy() * split.n_items + target["item"].to_numpy(), seen_codes)]
+    if target.empty:
+        return {}
+    seen_u, seen_i = _sorted_pairs(seen)
+    tgt_u, tgt_i = _sorted_pairs(target)
+    users = np.unique(tgt_u)
+    acc = RankingAccumulator(config.ks)
+    for block in _blocks(users, config.user_batch):
+        scores = policy.scores(block)
+        s_rows, s_cols = _pairs_in_block(seen_u, seen_i, block)
+        top = top_k_items(mask_seen(scores, s_rows, s_cols), max(config.ks))
+        t_rows, t_cols = _pairs_in_block(tgt_u, tgt_i, block)
+        acc.add(top, t_rows, t_cols)
+    return {f"ranking/{k}": v for k, v in acc.result().items()}
+
+
+def debias_metrics_of(policy: Policy, split: Split, config: EvaluationConfig, part: Part) -> dict[str, float]:
+    rows = getattr(split, part)
+    if rows.empty:
+        return {}
+    user, item = rows["user"].to_numpy(), rows["item"].to_numpy()
+    order = np.argsort(user, kind="stable")
+    user_sorted = user[order]
+    scores = np.empty(len(rows))
+    for block in _blocks(np.unique(user), config.user_batch):
+        lo = np.searchsorted(user_sorted, block[0], side="left")
+        hi = np.searchsorted(user_sorted, block[-1], side="right")
+        sel = order[lo:hi]  # blocks are contiguous runs of the sorted users
+        block_scores = policy.scores(block)
+        scores[sel] = block_scores[np.searchsorted(block, user[sel]), item[sel]]
+    labels = rows["positive"].to_numpy(dtype=np.int64)
+    out: dict[str, float] = {"debias/n_rows": float(len(rows)), "debias/n_positives": float(labels.sum())}
+    if 0 < labels.sum() < len(labels):
+        out["debias/auc"] = auc(scores, labels)
+    if labels.sum() > 0:
+        out[f"debias/ndcg_at_{config.debias_k}"] = grouped_ndcg(scores, labels.astype(np.float64), user, config.debias_k)
+    return out
+
+
+def causal_metrics_of(policy: Policy, split: Split, world: SyntheticWorld, config: EvaluationConfig) -> dict[str, float]:
+    """CP@K and exact policy value against the world's ground truth (all users, full catalogue)."""
+    world_users = split.users.ids.astype(np.int64)
+    world_items = split.items.ids.astype(np.int64)
+    slate = world.config.slate_size
+    k = max(config.causal_k, slate)
+    cp_sum, value, caused = 0.0, 0.0, 0.0
+    weights = world.session_weights(world_users)
+    users = np.arange(split.n_users)
+    for block in _blocks(users, config.user_batch):
+        top = world_items[top_k_items(policy.scores(block), k)]
+        tau_top = world.uplift(np.repeat(world_users[block], config.causal_k), top[:, : config.causal_k].ravel(), pairs=True)
+        cp_sum += causal_precision(tau_top.reshape(len(block), config.causal_k)) * len(block)
+        v, c = world.slate_values(world_users[block], top[:, :slate])
+        value += float(weights[block] @ v)
+        caused += float(weights[block] @ c)
+    return {
+        f"causal/cp_at_{config.causal_k}": cp_sum / split.n_users,
+        "policy/true_value": value,
+        "policy/true_incremental_value": caused,
+    }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics of every baseline (test), the validation metric used to choose, and the choice."""
+
+    test: dict[str, dict[str, float]]
+    val: dict[str, dict[str, float]]
+    selected_by: str
+    best: str | None
+    skipped: dict[str, str]
+
+    def summary(self, meta: DatasetMeta, config: EvaluationConfig) -> dict[str, float | str | bool]:
+        """Flat summary: ``baseline/<name>/<metric>`` for all, plain names for the best non-oracle."""
+        out: dict[str, float | str | bool] = {}
+        for name, metrics in self.test.items():
+            out |= {f"baseline/{name}/{k}": v for k, v in metrics.items()}
+            out |= {f"baseline/{name}/val/{k}": v for k, v in self.val.get(name, {}).items() if k == self.selected_by}
+        for name, reason in self.skipped.items():
+            out[f"baseline/{name}/skipped"] = reason
+        if self.best is not None:
+            out |= self.test[self.best]
+            out["model/name"] = self.best
+            out["model/selected_by"] = f"val/{self.selected_by}"
+        cp = f"causal/cp_at_{config.causal_k}"
+        if cp in self.test.get("oracle_uplift", {}):
+            out[f"{cp}_oracle"] = self.test["oracle_uplift"][cp]
+        out["causal/identifiable"] = meta.has_unexposed_outcomes
+        return out
+
+
+def evaluate_baselines(
+    baselines: BaselineSet, split: Split, config: EvaluationConfig, world: SyntheticWorld | None
+) -> Evaluation:
+    """Score every baseline on validation and test; pick the best non-oracle on validation."""
+    metric = selection_metric(split, config)
+    test = {name: evaluate_policy(p, split, config, "test", world) for name, p in baselines.policies.items()}
+    val = {name: evaluate_policy(p, split, config, "val") for name, p in baselines.policies.items()}
+    candidates = {n: v[metric] for n, v in val.items() if n not in ORACLES and metric in v}
+    best = max(candidates, key=candidates.__getitem__) if candidates else None
+    return Evaluation(test, val, metric, best, dict(baselines.skipped))
+
+
+def _blocks(users: np.ndarray, size: int) -> list[np.ndarray]:
+    return [users[s : s + size] for s in range(0, len(users), size)]
+
+
+def _sorted_pairs(pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    u, i = pairs["user"].to_numpy(), pairs["item"].to_numpy()
+    order = np.argsort(u, kind="stable")
+    return u[order], i[order]
+
+
+def _pairs_in_block(users_sorted: np.ndarray, items: np.ndarray, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row within ``block``, item) of the pairs whose user is in ``block`` (sorted, contiguous in the sort)."""
+    lo = np.searchsorted(users_sorted, block[0], side="left")
+    hi = np.searchsorted(users_sorted, block[-1], side="right")
+    u, i = users_sorted[lo:hi], items[lo:hi]
+    keep = np.isin(u, block)
+    return np.searchsorted(block, u[keep]), i[keep]

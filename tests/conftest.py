@@ -1,0 +1,35 @@
+"""Test setup: one torch thread, no telemetry, offline, data root at ../shared/data.
+
+Set before any heavy import so Prefect, MLflow and GX read them at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "60")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="recause-prefect-"))
+if SHARED_DATA.is_dir():
+    os.environ.setdefault("RECAUSE_DATA_DIR", str(SHARED_DATA))
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The folder of real datasets (``../shared/data``); tests that need it skip without it."""
+    root = Path(os.environ.get("RECAUSE_DATA_DIR", SHARED_DATA))
+    if not root.is_dir():
+        pytest.skip(f"real datasets not found at {root}")
+    return root

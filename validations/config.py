@@ -1,0 +1,20 @@
+"""Settings of the validation stage (composed into :class:`flows.config.PipelineConfig`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ValidationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    max_failed_fraction: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="The run continues only if, in every table, the fraction of rows quarantined is "
+        "at most this. 0 = any bad row stops the run (after quarantining it).",
+    )
+    min_users: int = Field(2, ge=1, description="Fewest users the splits and metrics need.")
+    min_items: int = Field(2, ge=1, description="Fewest items the splits and metrics need.")
+    data_docs: bool = Field(True, description="Render the Great Expectations HTML report (Data Docs).")
