@@ -33,3 +33,12 @@ def data_root() -> Path:
     if not root.is_dir():
         pytest.skip(f"real datasets not found at {root}")
     return root
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test API for the whole session (starting one costs ~10 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
