@@ -16,7 +16,7 @@ Policies are scored in blocks of ``user_batch`` users, so memory is ``user_batch
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -136,15 +136,23 @@ def causal_metrics_of(policy: Policy, split: Split, world: SyntheticWorld, confi
     }
 
 
+def logging_policy_truth(world: SyntheticWorld, split: Split) -> dict[str, float]:
+    """Exact value of the world's stochastic logging policy: the control later interventions beat or not."""
+    truth = world.logging_policy_value(split.users.ids.astype(np.int64))
+    return {"truth/logging_policy/value": truth.value, "truth/logging_policy/incremental_value": truth.incremental}
+
+
 @dataclass(frozen=True)
 class Evaluation:
-    """Metrics of every baseline (test), the validation metric used to choose, and the choice."""
+    """Metrics of every baseline (test), the validation metric used to choose, and the choice;
+    ``reference`` holds ground-truth numbers that belong to no policy (e.g. the logging policy's value)."""
 
     test: dict[str, dict[str, float]]
     val: dict[str, dict[str, float]]
     selected_by: str
     best: str | None
     skipped: dict[str, str]
+    reference: dict[str, float] = field(default_factory=dict)
 
     def summary(self, meta: DatasetMeta, config: EvaluationConfig) -> dict[str, float | str | bool]:
         """Flat summary: ``baseline/<name>/<metric>`` for all, plain names for the best non-oracle."""
@@ -162,7 +170,7 @@ class Evaluation:
         if cp in self.test.get("oracle_uplift", {}):
             out[f"{cp}_oracle"] = self.test["oracle_uplift"][cp]
         out["causal/identifiable"] = meta.has_unexposed_outcomes
-        return out
+        return out | self.reference
 
 
 def evaluate_baselines(

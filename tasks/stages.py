@@ -9,7 +9,7 @@ not import Prefect, so ``models/`` and ``tasks.datasets`` run where Prefect is n
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.baselines import BaselineSet, BaselinesConfig, build_baselines
 from tasks.datasets import Dataset, load_dataset
-from tasks.evaluate import Evaluation, EvaluationConfig, evaluate_baselines
+from tasks.evaluate import Evaluation, EvaluationConfig, evaluate_baselines, logging_policy_truth
 from tasks.split import Split, SplitConfig, split_dataset
 from validations.config import ValidationConfig
 from validations.report import dumps
@@ -73,6 +73,8 @@ def baselines_task(split: Split, dataset: Dataset, config: BaselinesConfig, seed
 @task(name="evaluate", **TASK_OPTIONS)
 def evaluate_task(baselines: BaselineSet, split: Split, config: EvaluationConfig, dataset: Dataset, folder: Path) -> tuple[Evaluation, Path]:
     evaluation = evaluate_baselines(baselines, split, config, dataset.world)
+    if dataset.world is not None:
+        evaluation = replace(evaluation, reference=logging_policy_truth(dataset.world, split))
     folder.mkdir(parents=True, exist_ok=True)
     table = folder / "baselines.csv"
     rows = [{"policy": name, "part": "test", **m} for name, m in evaluation.test.items()]

@@ -41,6 +41,7 @@ def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) 
         assert 0.0 <= summary[f"baseline/{name}/ranking/recall_at_20"] <= 1.0
         assert f"baseline/{name}/causal/cp_at_10" in summary and f"baseline/{name}/policy/true_value" in summary
     assert summary["causal/cp_at_10_oracle"] >= summary["causal/cp_at_10"]
+    assert 0 < summary["truth/logging_policy/value"] < 1
     assert summary["model/name"] in ("random", "popularity", "logging")
     assert summary["validation/passed"] is True and summary["causal/identifiable"] is True
     assert all(summary[f"stage/{s}/seconds"] > 0 for s in ("load", "validate", "split", "baselines", "evaluate"))

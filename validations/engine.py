@@ -26,7 +26,8 @@ class GxSession:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        # GX announces the temporary folder of its unused default docs site at INFO on every context
+        logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
 
         self._gx = gx
         self.context = gx.get_context(mode="ephemeral")
