@@ -94,19 +94,12 @@ def _run(config) -> int:
 
 def _validate(config) -> int:
     from flows.pipeline import run_folder
-    from tasks.datasets import DatasetError, load_dataset
+    from tasks.datasets import DatasetError, load_configured
     from tasks.stages import write_validation
     from validations.run import validate_dataset
 
     try:
-        dataset = load_dataset(
-            config.data.dataset,
-            root=config.data.root,
-            movielens_path=config.data.movielens_path,
-            open_bandit_campaign=config.data.open_bandit_campaign,
-            world=config.world,
-            seed=config.runtime.seed,
-        )
+        dataset = load_configured(config.data, config.world, config.runtime.seed)
     except DatasetError as error:
         print(f"recause: {error}", file=sys.stderr)
         return EXIT_NO_DATA

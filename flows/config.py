@@ -12,54 +12,26 @@ description and bounds.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.world import WorldConfig
 from tasks.baselines import BaselinesConfig
+from tasks.datasets import DataConfig
 from tasks.evaluate import EvaluationConfig
 from tasks.split import SplitConfig
 from validations.config import ValidationConfig
 
 PRESET_DIR = Path(__file__).parent / "presets"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATASETS = ("synthetic", "movielens-100k", "coat", "open-bandit", "yahoo-r3")
 
 
 class Section(BaseModel):
     """Base of every config section: unknown keys are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class DataConfig(Section):
-    dataset: str = Field(
-        "synthetic",
-        description="Dataset name: synthetic, movielens-100k, coat, open-bandit, yahoo-r3, "
-        "or dir:PATH (a folder with interactions/items/users as parquet or CSV).",
-    )
-    root: Path | None = Field(
-        None,
-        description="Folder holding the public datasets in their release layouts (coat/, "
-        "open-bandit/, yahoo-r3/, ml-100k/). Defaults to $RECAUSE_DATA_DIR.",
-    )
-    movielens_path: Path | None = Field(
-        None,
-        description="MovieLens-100K folder (GroupLens u.data/u.item/u.user or RecBole atomic "
-        "files). Default: <root>/ml-100k if present, else the recbole wheel's copy.",
-    )
-    open_bandit_campaign: Literal["all", "men", "women"] = Field(
-        "all", description="Open Bandit campaign folder."
-    )
-
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, value: str) -> str:
-        if value in DATASETS or (value.startswith("dir:") and len(value) > 4):
-            return value
-        raise ValueError(f"unknown dataset {value!r}; expected one of {DATASETS} or dir:PATH")
 
 
 class RuntimeConfig(Section):

@@ -94,14 +94,7 @@ def pipeline(config: PipelineConfig) -> dict[str, Any]:
 def _run_stages(config: PipelineConfig, tracker: RunTracker, folder: Path, logger) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tracker.stage("load") as stage:
-        dataset = load_task(
-            config.data.dataset,
-            root=config.data.root,
-            movielens_path=config.data.movielens_path,
-            campaign=config.data.open_bandit_campaign,
-            world=config.world,
-            seed=config.runtime.seed,
-        )
+        dataset = load_task(config.data, config.world, config.runtime.seed)
         out |= dataset.summary()
         stage.log_metrics(out)
         for note in dataset.meta.notes:

@@ -17,7 +17,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.baselines import BaselineSet, BaselinesConfig, build_baselines
-from tasks.datasets import Dataset, load_dataset
+from models.world import WorldConfig
+from tasks.datasets import DataConfig, Dataset, load_configured
 from tasks.evaluate import Evaluation, EvaluationConfig, evaluate_baselines, logging_policy_truth
 from tasks.split import Split, SplitConfig, split_dataset
 from validations.config import ValidationConfig
@@ -28,10 +29,8 @@ TASK_OPTIONS = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
 @task(name="load", **TASK_OPTIONS)
-def load_task(name: str, *, root: Path | None, movielens_path: Path | None, campaign: str, world, seed: int) -> Dataset:
-    return load_dataset(
-        name, root=root, movielens_path=movielens_path, open_bandit_campaign=campaign, world=world, seed=seed
-    )
+def load_task(data: DataConfig, world: WorldConfig, seed: int) -> Dataset:
+    return load_configured(data, world, seed)
 
 
 @dataclass(frozen=True)

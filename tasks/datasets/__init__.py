@@ -8,10 +8,57 @@ Nothing is downloaded.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tasks.datasets.schema import Dataset, DatasetError, DatasetMeta, IdIndex
 
-__all__ = ["Dataset", "DatasetError", "DatasetMeta", "IdIndex", "load_dataset"]
+__all__ = ["DATASETS", "DataConfig", "Dataset", "DatasetError", "DatasetMeta", "IdIndex", "load_configured", "load_dataset"]
+
+DATASETS = ("synthetic", "movielens-100k", "coat", "open-bandit", "yahoo-r3")
+
+
+class DataConfig(BaseModel):
+    """Which dataset a run reads, and where the public releases live."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    dataset: str = Field(
+        "synthetic",
+        description="Dataset name: synthetic, movielens-100k, coat, open-bandit, yahoo-r3, "
+        "or dir:PATH (a folder with interactions/items/users as parquet or CSV).",
+    )
+    root: Path | None = Field(
+        None,
+        description="Folder holding the public datasets in their release layouts (coat/, "
+        "open-bandit/, yahoo-r3/, ml-100k/). Defaults to $RECAUSE_DATA_DIR.",
+    )
+    movielens_path: Path | None = Field(
+        None,
+        description="MovieLens-100K folder (GroupLens u.data/u.item/u.user or RecBole atomic "
+        "files). Default: <root>/ml-100k if present, else the recbole wheel's copy.",
+    )
+    open_bandit_campaign: Literal["all", "men", "women"] = Field("all", description="Open Bandit campaign folder.")
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value in DATASETS or (value.startswith("dir:") and len(value) > 4):
+            return value
+        raise ValueError(f"unknown dataset {value!r}; expected one of {DATASETS} or dir:PATH")
+
+
+def load_configured(data: DataConfig, world=None, seed: int = 0) -> Dataset:
+    """:func:`load_dataset` for a :class:`DataConfig` (``world``: the synthetic world's config)."""
+    return load_dataset(
+        data.dataset,
+        root=data.root,
+        movielens_path=data.movielens_path,
+        open_bandit_campaign=data.open_bandit_campaign,
+        world=world,
+        seed=seed,
+    )
 
 
 def _require_root(root: Path | None, name: str, folder: str) -> Path:

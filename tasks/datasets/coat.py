@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.datasets.io import concat_tables, nat_timestamps, read_delimited, require_dir
-from tasks.datasets.schema import PROVENANCE, SOURCE_FILE, SOURCE_ROW, Dataset, DatasetError, DatasetMeta, DenseScores
+from tasks.datasets.schema import PROVENANCE, SOURCE_FILE, SOURCE_ROW, Dataset, DatasetError, DenseScores, rating_study_meta
 
 EXPECTED = (
     "train.ascii and test.ascii (n_users × n_items space-separated ratings, 0 = unobserved), "
@@ -56,15 +56,8 @@ def load_coat(folder: Path) -> Dataset:
     features = folder / "user_item_features"
     items = _describe_items(*_one_hot(features, "item", src))
     users = _describe_users(*_one_hot(features, "user", src))
-    meta = DatasetMeta(
-        name="coat",
-        outcome_kind="rating",
-        outcome_range=(1.0, 5.0),
-        positive_threshold=4.0,
-        has_unexposed_outcomes=False,
-        randomized_policy="random",
-        has_timestamps=False,
-        key_columns=("user_id", "item_id", "policy"),
+    meta = rating_study_meta(
+        "coat",
         sources={
             "interactions": f"{folder / 'train.ascii'}, {folder / 'test.ascii'}",
             "items": str(features / "item_features.ascii"),

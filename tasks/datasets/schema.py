@@ -90,6 +90,24 @@ class DatasetMeta:
         return self.randomized_policy is not None
 
 
+def rating_study_meta(name: str, sources: dict[str, str], notes: tuple[str, ...]) -> DatasetMeta:
+    """Metadata of a 1–5 rating study with self-selected training ratings and a test split on
+    items drawn at random (``policy == "random"``), e.g. Coat and Yahoo! R3: positive = rating ≥ 4,
+    no timestamps, a (user, item) pair may appear once per split."""
+    return DatasetMeta(
+        name=name,
+        outcome_kind="rating",
+        outcome_range=(1.0, 5.0),
+        positive_threshold=4.0,
+        has_unexposed_outcomes=False,
+        randomized_policy="random",
+        has_timestamps=False,
+        key_columns=("user_id", "item_id", "policy"),
+        sources=sources,
+        notes=notes,
+    )
+
+
 class PairScorer(Protocol):
     """Scores of a fixed policy for any users × items, by id.
 

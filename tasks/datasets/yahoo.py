@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.datasets.io import concat_tables, ids_table, nat_timestamps, read_delimited, require_dir, typed
-from tasks.datasets.schema import SOURCE_FILE, SOURCE_ROW, Dataset, DatasetMeta
+from tasks.datasets.schema import SOURCE_FILE, SOURCE_ROW, Dataset, rating_study_meta
 
 TRAIN_FILE = "ydata-ymusic-rating-study-v1_0-train.txt"
 TEST_FILE = "ydata-ymusic-rating-study-v1_0-test.txt"
@@ -50,15 +50,8 @@ def load_yahoo_r3(folder: Path) -> Dataset:
             SOURCE_ROW: raw[SOURCE_ROW],
         }))
     interactions = concat_tables(logs)
-    meta = DatasetMeta(
-        name="yahoo-r3",
-        outcome_kind="rating",
-        outcome_range=(1.0, 5.0),
-        positive_threshold=4.0,
-        has_unexposed_outcomes=False,
-        randomized_policy="random",
-        has_timestamps=False,
-        key_columns=("user_id", "item_id", "policy"),
+    meta = rating_study_meta(
+        "yahoo-r3",
         sources={
             "interactions": f"{folder / TRAIN_FILE}, {folder / TEST_FILE}",
             "items": "song ids of the interaction files",
