@@ -21,6 +21,7 @@ from models.world import WorldConfig
 from tasks.baselines import BaselinesConfig
 from tasks.datasets import DataConfig
 from tasks.evaluate import EvaluationConfig
+from tasks.features import FeaturesConfig
 from tasks.split import SplitConfig
 from validations.config import ValidationConfig
 
@@ -45,6 +46,12 @@ class RuntimeConfig(Section):
     output_dir: Path | None = Field(
         None, description="This run's folder (summary.json, reports). Default: <output_root>/runs/<run>."
     )
+    cache_dir: Path | None = Field(
+        None, description="Reusable work across runs (text embeddings, exported encoders). Default: <output_root>/cache."
+    )
+
+    def cache_folder(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir is not None else Path(self.output_root) / "cache"
 
 
 class TrackingConfig(Section):
@@ -63,6 +70,7 @@ class PipelineConfig(Section):
     preset: str = Field("default", description="Name of the preset this config started from.")
     data: DataConfig = Field(default_factory=DataConfig)
     world: WorldConfig = Field(default_factory=WorldConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)

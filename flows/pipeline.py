@@ -1,6 +1,6 @@
 """The Recause pipeline: one Prefect flow run = one MLflow parent run with a nested run per stage.
 
-Stages: ``load → validate → split → baselines → evaluate``. Each stage is a Prefect task over a
+Stages: ``load → validate → split → features → baselines → evaluate``. Each stage is a Prefect task over a
 pure function (:mod:`tasks.stages`); this module wires them, tracks them and writes the summary.
 Later stages (text features, the causal GNN, simulation, interventions) plug in between
 ``split`` and ``evaluate`` and add their policies to the same harness.
@@ -20,7 +20,15 @@ from prefect.states import Completed, Failed
 from flows.config import PROJECT_ROOT, PipelineConfig
 from flows.provenance import data_hash, git_commit, package_versions
 from mlflow_config.tracking import RunTracker, artifact_location, experiment_name, tracking_uri
-from tasks.stages import baselines_task, evaluate_task, load_task, split_task, validate_task, write_summary
+from tasks.stages import (
+    baselines_task,
+    evaluate_task,
+    features_task,
+    load_task,
+    split_task,
+    validate_task,
+    write_summary,
+)
 
 KEY_METRICS = (
     "model/name",
@@ -29,6 +37,8 @@ KEY_METRICS = (
     "debias/auc",
     "debias/ndcg_at_5",
     "causal/cp_at_10",
+    "features/topic_ami",
+    "features/cold_recall_at_20",
     "causal/cp_at_10_oracle",
     "policy/true_value",
     "policy/true_incremental_value",
@@ -118,8 +128,24 @@ def _run_stages(config: PipelineConfig, tracker: RunTracker, folder: Path, logge
         out |= split.sizes()
         stage.log_metrics(split.sizes())
 
+    features = None
+    if config.features.enabled:
+        with tracker.stage("features") as stage:
+            run = features_task(
+                split, dataset, config.features, config.runtime.threads, config.runtime.cache_folder(),
+                folder / "features", config.runtime.seed,
+            )
+            features = run.features
+            stage.log_metrics(run.metrics)
+            stage.set_tags({k: v for k, v in run.metrics.items() if isinstance(v, str)})
+            for path in run.files:
+                stage.log_artifact(path, "features")
+            out |= run.metrics
+            if features is None:
+                logger.info("%s has no item text: the text-feature stage has nothing to embed; continuing without text features", dataset.meta.name)
+
     with tracker.stage("baselines") as stage:
-        baselines = baselines_task(split, dataset, config.baselines, config.runtime.seed)
+        baselines = baselines_task(split, dataset, config.baselines, config.runtime.seed, features)
         stage.set_tags({f"skipped.{k}": v for k, v in baselines.skipped.items()})
         for name, reason in baselines.skipped.items():
             logger.info("baseline %s skipped: %s", name, reason)

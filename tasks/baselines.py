@@ -1,5 +1,6 @@
 """Reference policies for the evaluation harness: built from the training split and the data's
-known facts, never from the evaluation data.
+known facts, never from the evaluation data. The content baseline ranks by text-embedding
+similarity between the user's vector (their text and training history) and each item's.
 
 A baseline the data cannot support is skipped with a reason (the run report shows it): the
 logging policy needs known logging scores; the oracles need the synthetic world's ground truth.
@@ -15,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.policies import FunctionPolicy, Policy, PopularityPolicy, RandomPolicy
 from tasks.datasets.schema import Dataset
+from tasks.features import TextFeatures
 from tasks.split import Split
 
-Baseline = Literal["random", "popularity", "logging", "oracle_relevance", "oracle_uplift"]
+Baseline = Literal["random", "popularity", "logging", "content", "oracle_relevance", "oracle_uplift"]
 ORACLES = frozenset({"oracle_relevance", "oracle_uplift"})
 
 
@@ -25,9 +27,9 @@ class BaselinesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     policies: list[Baseline] = Field(
-        ["random", "popularity", "logging", "oracle_relevance", "oracle_uplift"],
+        ["random", "popularity", "logging", "content", "oracle_relevance", "oracle_uplift"],
         description="Reference policies to evaluate; ones the data cannot support (logging without "
-        "known logging scores, oracles without ground truth) are skipped and said so.",
+        "known logging scores, content without text, oracles without ground truth) are skipped and said so.",
     )
 
 
@@ -39,8 +41,13 @@ class BaselineSet:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def build_baselines(split: Split, dataset: Dataset, config: BaselinesConfig, seed: int) -> BaselineSet:
-    """Build the requested baselines on ``split``'s index (training data only)."""
+def build_baselines(
+    split: Split, dataset: Dataset, config: BaselinesConfig, seed: int, features: TextFeatures | None = None
+) -> BaselineSet:
+    """Build the requested baselines on ``split``'s index (training data only).
+
+    ``content`` scores ⟨user vector, item vector⟩ from the text-feature stage.
+    """
     policies: dict[str, Policy] = {}
     skipped: dict[str, str] = {}
     item_ids = split.items.ids
@@ -56,6 +63,12 @@ def build_baselines(split: Split, dataset: Dataset, config: BaselinesConfig, see
                 skipped[name] = f"{dataset.meta.name} does not say how its logging policy scored items"
                 continue
             policies[name] = FunctionPolicy(name, lambda users, s=scorer: s.score(split.users.ids[users], item_ids))
+        elif name == "content":
+            if features is None:
+                skipped[name] = f"{dataset.meta.name} has no text features (no item text, or the stage is off)"
+                continue
+            users_vec, items_vec = features.user_vectors, features.item_vectors
+            policies[name] = FunctionPolicy(name, lambda users: users_vec[users] @ items_vec.T)
         elif name in ORACLES:
             world = dataset.world
             if world is None:

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -19,6 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.baselines import BaselineSet, BaselinesConfig, build_baselines
 from models.world import WorldConfig
 from tasks.datasets import DataConfig, Dataset, load_configured
+from tasks.features import FeaturesConfig, TextFeatures, build_text_features
 from tasks.evaluate import Evaluation, EvaluationConfig, evaluate_baselines, logging_policy_truth
 from tasks.split import Split, SplitConfig, split_dataset
 from validations.config import ValidationConfig
@@ -64,9 +66,75 @@ def split_task(dataset: Dataset, config: SplitConfig, seed: int) -> Split:
     return split_dataset(dataset, config, seed)
 
 
+@dataclass(frozen=True)
+class FeatureRun:
+    """The text-feature stage's output: features (None without text), metrics and written files."""
+
+    features: TextFeatures | None
+    metrics: dict
+    files: list[Path]
+
+
+@task(name="features", **TASK_OPTIONS)
+def features_task(split: Split, dataset: Dataset, config: FeaturesConfig, threads: int, cache_dir: Path, folder: Path, seed: int) -> FeatureRun:
+    """Load the encoder (cached ONNX export), embed with the on-disk cache, build and write features."""
+    from tasks.embedding_cache import CachedEmbedder, EmbeddingCache
+    from tasks.text_model import load_encoder
+
+    loaded = load_encoder(
+        config.model, backend=config.backend, batch_size=config.batch_size, max_length=config.max_length,
+        quantize=config.quantize, threads=threads, cache_dir=cache_dir,
+    )
+    cache = EmbeddingCache(cache_dir / "embeddings" / loaded.identity) if config.cache else None
+    embed = CachedEmbedder(loaded.encoder, cache)
+    world = dataset.world
+    truth = np.argmax(world.phi[split.items.ids.astype(np.int64)], axis=1) if world is not None else None
+    features = build_text_features(
+        split, dataset.items, dataset.users, embed, config,
+        has_timestamps=dataset.meta.has_timestamps, true_item_topics=truth, seed=seed,
+    )
+    metrics = {"features/model": loaded.source, "features/model_identity": loaded.identity, "features/backend": loaded.backend}
+    if features is None:
+        return FeatureRun(None, metrics | {"features/has_text": False}, [])
+    metrics |= features.metrics | embed.stats()
+    return FeatureRun(features, metrics, write_features(features, split, folder))
+
+
+def write_features(features: TextFeatures, split: Split, folder: Path, samples: int = 50) -> list[Path]:
+    """Topic table, keyword samples and a 2-D map of item embeddings coloured by topic."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+
+    folder.mkdir(parents=True, exist_ok=True)
+    topics = folder / "topics.csv"
+    features.topics.to_csv(topics, index=False)
+    keywords = folder / "keywords.csv"
+    rows = [{"kind": "item", "id": split.items.ids[i], "topic": int(features.item_topics[i]), "keywords": ", ".join(features.item_keywords[i])} for i in range(min(samples, split.n_items))]
+    rows += [{"kind": "user", "id": split.users.ids[u], "topic": None, "keywords": ", ".join(features.user_keywords[u])} for u in range(min(samples, split.n_users))]
+    pd.DataFrame(rows).to_csv(keywords, index=False)
+    has = features.item_has_text
+    points = PCA(n_components=2, random_state=0).fit_transform(features.item_vectors[has])
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.scatter(points[:, 0], points[:, 1], c=features.item_topics[has], cmap="tab20", s=6, alpha=0.8)
+    for row in features.topics.itertuples():
+        centre = points[features.item_topics[has] == row.topic].mean(axis=0)
+        ax.annotate(row.label, centre, fontsize=7, ha="center")
+    ax.set_title("Item embeddings (PCA), coloured by topic")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    fig.tight_layout()
+    plot = folder / "item_embedding_map.png"
+    fig.savefig(plot, dpi=110)
+    plt.close(fig)
+    return [topics, keywords, plot]
+
+
 @task(name="baselines", **TASK_OPTIONS)
-def baselines_task(split: Split, dataset: Dataset, config: BaselinesConfig, seed: int) -> BaselineSet:
-    return build_baselines(split, dataset, config, seed)
+def baselines_task(split: Split, dataset: Dataset, config: BaselinesConfig, seed: int, features: TextFeatures | None = None) -> BaselineSet:
+    return build_baselines(split, dataset, config, seed, features)
 
 
 @task(name="evaluate", **TASK_OPTIONS)

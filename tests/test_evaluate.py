@@ -75,6 +75,7 @@ def test_baselines_and_oracles_on_the_world(small_world_split) -> None:
     data, split = small_world_split
     baselines = build_baselines(split, data, BaselinesConfig(), seed=4)
     assert set(baselines.policies) == {"random", "popularity", "logging", "oracle_relevance", "oracle_uplift"}
+    assert "content" in baselines.skipped  # no text features were built here
     evaluation = evaluate_baselines(baselines, split, EvaluationConfig(), data.world)
     cp = {name: m["causal/cp_at_10"] for name, m in evaluation.test.items()}
     assert cp["oracle_uplift"] == max(cp.values())  # nothing beats ranking by the true effect
@@ -110,5 +111,5 @@ def test_unsupported_baselines_are_skipped_with_a_reason(small_world_split) -> N
     data, split = small_world_split
     no_truth = type(data)(data.interactions, data.items, data.users, data.meta)
     built = build_baselines(split, no_truth, BaselinesConfig(), seed=0)
-    assert set(built.skipped) == {"logging", "oracle_relevance", "oracle_uplift"}
+    assert set(built.skipped) == {"logging", "content", "oracle_relevance", "oracle_uplift"}
     assert "ground truth" in built.skipped["oracle_uplift"]

@@ -37,12 +37,12 @@ def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) 
     assert state.is_completed(), state.message
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     # the baselines' ranking and causal metrics and the oracles' true policy values are there
-    for name in ("random", "popularity", "logging", "oracle_relevance", "oracle_uplift"):
+    for name in ("random", "popularity", "logging", "content", "oracle_relevance", "oracle_uplift"):
         assert 0.0 <= summary[f"baseline/{name}/ranking/recall_at_20"] <= 1.0
         assert f"baseline/{name}/causal/cp_at_10" in summary and f"baseline/{name}/policy/true_value" in summary
     assert summary["causal/cp_at_10_oracle"] >= summary["causal/cp_at_10"]
     assert 0 < summary["truth/logging_policy/value"] < 1
-    assert summary["model/name"] in ("random", "popularity", "logging")
+    assert summary["model/name"] in ("random", "popularity", "logging", "content")
     assert summary["validation/passed"] is True and summary["causal/identifiable"] is True
     assert all(summary[f"stage/{s}/seconds"] > 0 for s in ("load", "validate", "split", "baselines", "evaluate"))
     # MLflow: one parent run with the config as params and a nested run per stage
@@ -54,7 +54,9 @@ def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) 
     assert len(parent.data.tags["recause.data_hash"]) == 64 and parent.data.tags["prefect.flow_run_id"]
     assert np.isclose(parent.data.metrics["ranking/recall_at_20"], summary["ranking/recall_at_20"])
     stages = {r.data.tags["recause.stage"] for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
-    assert stages == {"load", "validate", "split", "baselines", "evaluate"}
+    assert stages == {"load", "validate", "split", "features", "baselines", "evaluate"}
+    assert summary["features/has_text"] is True and summary["features/backend"] == "onnx"
+    assert "baseline/content/ranking/recall_at_20" in summary
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert "summary.json" in artifacts
 

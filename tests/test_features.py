@@ -1,0 +1,136 @@
+"""Text features: documents, user vectors, keywords, topics, the embedding cache, cold start."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+from models.keywords import mmr_keywords
+from models.topics import class_tfidf, topic_terms
+from tasks.embedding_cache import CachedEmbedder, EmbeddingCache, text_hashes
+from tasks.features import (
+    FeaturesConfig,
+    build_text_features,
+    history_vectors,
+    item_documents,
+    mix_user_vectors,
+    user_documents,
+)
+
+
+class CountingEncoder:
+    """A stand-in encoder: deterministic vectors from the text's hash; counts what it encodes."""
+
+    dim = 8
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, texts, progress=None):
+        self.seen += list(texts)
+        out = np.stack([np.random.default_rng(list(text_hashes([t])[0])).standard_normal(self.dim) for t in texts])
+        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_documents_join_what_exists() -> None:
+    items = pd.DataFrame({"item_id": [1, 2, 3], "title": ["Toy Story (1995)", "Lamp", None],
+                          "text": ["Toy Story (1995). Genres: Comedy.", "", None], "categories": ["Comedy", None, None]})
+    assert item_documents(items).tolist() == ["Toy Story (1995). Genres: Comedy. Categories: Comedy.", "Lamp.", ""]
+    users = pd.DataFrame({"user_id": [7, 8], "profile_text": ["Into jazz.", None]})
+    train = pd.DataFrame({"user": [1, 1, 1], "query": ["vinyl record", "bebop", "vinyl record"]})
+    assert user_documents(users, train, 2).tolist() == ["Into jazz.", "Searches: vinyl record; bebop."]
+
+
+def test_history_is_recency_weighted() -> None:
+    items = np.eye(3, dtype=np.float32)
+    day = 86_400.0
+    # user 0 engaged with item 0 two half-lives before item 1: weights 1/4 and 1
+    vectors, has = history_vectors(2, np.array([0, 0]), np.array([0, 1]), np.array([0.0, 2 * day]), items, half_life_days=1.0)
+    expected = np.array([0.25, 1.0, 0.0]) / math.hypot(0.25, 1.0)
+    np.testing.assert_allclose(vectors[0], expected, rtol=1e-6)
+    assert has.tolist() == [True, False] and not vectors[1].any()
+
+
+def test_user_vectors_fall_back_to_what_exists() -> None:
+    text = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    history = np.array([[0.0, 1.0], [0.0, 0.0], [0.0, 1.0]])
+    mixed = mix_user_vectors(text, np.array([True, True, False]), history, np.array([True, False, True]), 0.5)
+    np.testing.assert_allclose(mixed, [[math.sqrt(0.5), math.sqrt(0.5)], [1.0, 0.0], [0.0, 1.0]], atol=1e-6)
+
+
+def test_mmr_picks_relevant_then_diverse() -> None:
+    # phrases 0 and 1 are near-duplicates, both close to the document; phrase 2 is different
+    phrases = np.array([[1.0, 0.0], [0.995, 0.0998], [0.6, 0.8]])
+    phrases /= np.linalg.norm(phrases, axis=1, keepdims=True)
+    doc = np.array([[0.98, 0.2]]) / np.linalg.norm([0.98, 0.2])
+    present = sparse.csr_matrix(np.ones((1, 3)))
+    plain = mmr_keywords(doc, phrases, present, top_n=2, diversity=0.0)
+    diverse = mmr_keywords(doc, phrases, present, top_n=2, diversity=0.7)
+    assert plain[0].tolist() == [1, 0]  # by similarity alone the near-duplicate comes second
+    assert diverse[0].tolist() == [1, 2]  # MMR trades it for the different phrase
+    absent = mmr_keywords(doc, phrases, sparse.csr_matrix(np.array([[0, 1, 0]])), top_n=2)
+    assert absent[0].tolist() == [1, -1]
+    with pytest.raises(ValueError, match="diversity"):
+        mmr_keywords(doc, phrases, present, diversity=1.5)
+
+
+def test_class_tfidf_by_hand() -> None:
+    # two topics; term counts per doc over terms (a, b, c); docs 0,1 -> topic 0, doc 2 -> topic 1
+    counts = sparse.csr_matrix(np.array([[2, 0, 1], [1, 0, 0], [0, 3, 1]]))
+    weights = class_tfidf(counts, np.array([0, 0, 1]), 2)
+    # class counts: t0 = (3, 0, 1) [4 words], t1 = (0, 3, 1) [4 words]; A = 4; f = (3, 3, 2)
+    idf = np.log(1 + 4 / np.array([3.0, 3.0, 2.0]))
+    np.testing.assert_allclose(weights, [[3 / 4 * idf[0], 0, 1 / 4 * idf[2]], [0, 3 / 4 * idf[1], 1 / 4 * idf[2]]])
+    assert topic_terms(weights, np.array(["a", "b", "c"]), 2) == [["a", "c"], ["b", "c"]]
+
+
+def test_cache_serves_known_texts_and_embeds_only_new_ones(tmp_path: Path) -> None:
+    encoder = CountingEncoder()
+    first = CachedEmbedder(encoder, EmbeddingCache(tmp_path / "m1"))
+    a = first(["x", "y", "x"])
+    assert encoder.seen == ["x", "y"] and first.stats()["features/cache_hit_rate"] == 0.0
+    second = CachedEmbedder(encoder, EmbeddingCache(tmp_path / "m1"))  # a new run, same model
+    b = second(["y", "x", "z"])
+    assert encoder.seen == ["x", "y", "z"]  # only the changed text was embedded
+    np.testing.assert_array_equal(b[:2], a[[1, 0]])
+    assert second.hits == 2 and second.misses == 1
+    other_model = CachedEmbedder(encoder, EmbeddingCache(tmp_path / "m2"))  # another identity: nothing reused
+    other_model(["x"])
+    assert encoder.seen[-1] == "x" and other_model.hits == 0
+
+
+def test_cache_ignores_interrupted_writes(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path)
+    cache.add(text_hashes(["kept"]), np.ones((1, 8), np.float32))
+    (tmp_path / "shard-deadbeef.tmp").write_bytes(b"half a file")  # what a killed writer leaves
+    found, vectors = EmbeddingCache(tmp_path).lookup(text_hashes(["kept", "new"]), 8)
+    assert found.tolist() == [True, False] and vectors[0].sum() == 8.0
+    assert not list(tmp_path.glob("*.tmp.npz"))
+
+
+@pytest.mark.slow
+def test_features_on_the_smoke_world(tmp_path: Path) -> None:
+    from models.world import WorldConfig
+    from tasks.datasets.synthetic import load_synthetic
+    from tasks.split import SplitConfig, split_dataset
+    from tasks.text_model import load_encoder
+
+    data = load_synthetic(WorldConfig(n_users=200, n_items=300, n_topics=8, slate_size=5, mean_sessions=6), seed=1)
+    split = split_dataset(data, SplitConfig(), seed=1)
+    loaded = load_encoder(None, cache_dir=tmp_path)
+    truth = np.argmax(data.world.phi[split.items.ids.astype(int)], axis=1)
+    config = FeaturesConfig(n_topics=8, cold_item_fraction=0.3)
+    features = build_text_features(split, data.items, data.users, CachedEmbedder(loaded.encoder, None), config,
+                                   has_timestamps=True, true_item_topics=truth, seed=1)
+    assert features.metrics["features/topic_ami"] > 0.5
+    assert features.metrics["features/cold_recall_at_20"] > 2 * features.metrics["features/cold_recall_at_20_random"]
+    assert features.item_vectors.shape == (split.n_items, 384) and (features.item_topics >= 0).all()
+    assert all(len(k) == 5 for k in features.item_keywords)
+    # keywords come from the item's own text
+    docs = item_documents(data.items.set_index("item_id").loc[split.items.ids].reset_index()).str.lower()
+    assert all(all(word in docs[i] for kw in features.item_keywords[i] for word in kw.split()) for i in range(20))
