@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.world import WorldConfig
 from tasks.baselines import BaselinesConfig
+from tasks.contrastive import ContrastConfig
 from tasks.datasets import DataConfig
 from tasks.evaluate import EvaluationConfig
 from tasks.features import FeaturesConfig
@@ -74,6 +75,7 @@ class PipelineConfig(Section):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    contrast: ContrastConfig = Field(default_factory=ContrastConfig)
     baselines: BaselinesConfig = Field(default_factory=BaselinesConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)

@@ -1,6 +1,6 @@
 """The Recause pipeline: one Prefect flow run = one MLflow parent run with a nested run per stage.
 
-Stages: ``load → validate → split → features → baselines → evaluate``. Each stage is a Prefect task over a
+Stages: ``load → validate → split → features → baselines → evaluate → contrast``. Each stage is a Prefect task over a
 pure function (:mod:`tasks.stages`); this module wires them, tracks them and writes the summary.
 Later stages (text features, the causal GNN, simulation, interventions) plug in between
 ``split`` and ``evaluate`` and add their policies to the same harness.
@@ -22,6 +22,7 @@ from flows.provenance import data_hash, git_commit, package_versions
 from mlflow_config.tracking import RunTracker, artifact_location, experiment_name, tracking_uri
 from tasks.stages import (
     baselines_task,
+    contrast_task,
     evaluate_task,
     features_task,
     load_task,
@@ -156,6 +157,26 @@ def _run_stages(config: PipelineConfig, tracker: RunTracker, folder: Path, logge
         stage.log_metrics(metrics)
         stage.log_artifact(table, "evaluation")
         out |= metrics
+
+    if config.contrast.enabled:
+        with tracker.stage("contrast") as stage:
+            run = contrast_task(
+                split, dataset, baselines, features, config.contrast, config.data.root,
+                config.data.open_bandit_campaign, folder / "interventions", config.runtime.seed,
+            )
+            if run.result is None:
+                out["contrast/skipped"] = run.reason
+                stage.set_tags({"skipped": run.reason})
+                logger.info("contrastive evaluation skipped: %s", run.reason)
+            else:
+                stage.log_metrics(run.result.metrics)
+                stage.set_tags({k: v for k, v in run.result.metrics.items() if isinstance(v, str)})
+                for path in run.files:
+                    stage.log_artifact(path, "interventions")
+                out |= run.result.metrics
+                out["interventions/verdicts"] = "\n".join(run.result.verdicts)
+                for line in run.result.verdicts:
+                    logger.info(line)
     return out
 
 
@@ -166,6 +187,9 @@ def _publish(summary: dict[str, Any], path: Path, tracker: RunTracker) -> None:
         if key in summary:
             value = summary[key]
             lines.append(f"| `{key}` | {value:.4f} |" if isinstance(value, float) else f"| `{key}` | {value} |")
+    if summary.get("interventions/verdicts"):
+        lines += ["", "## Interventions against the control", ""]
+        lines += [f"- {line}" for line in summary["interventions/verdicts"].splitlines()]
     link = tracker.run_url()
     lines += [
         "",

@@ -222,7 +222,7 @@ def compare_policies(
     action: np.ndarray,
     pscore: np.ndarray | None = None,
     position: np.ndarray | None = None,
-    estimated_rewards_by_reg_model: np.ndarray | None = None,
+    estimated_rewards_by_reg_model: np.ndarray | Mapping[str, np.ndarray] | None = None,
     alpha: float = 0.05,
     n_bootstrap_samples: int = 1000,
     random_state: int = 0,
@@ -233,14 +233,24 @@ def compare_policies(
     policies are evaluated with one estimator and reward model on the same rounds, and every
     bootstrap resample of rounds is applied to all of them, so the interval of a difference
     accounts for the correlation of the two estimates (it is much narrower than the two
-    intervals suggest). Returns name → :class:`Lift` for every policy but the control.
+    intervals suggest). ``estimated_rewards_by_reg_model`` is one array for all policies, or a
+    mapping name → array when each policy brings its own (e.g. compressed action spaces).
+    Returns name → :class:`Lift` for every policy but the control.
     """
     if control not in action_dists:
         raise ValueError(f"control {control!r} is not one of the action_dists {sorted(action_dists)}")
-    logged = dict(reward=reward, action=action, pscore=pscore, position=position,
-                  estimated_rewards_by_reg_model=estimated_rewards_by_reg_model)
+    logged = dict(reward=reward, action=action, pscore=pscore, position=position)
     names = [control] + [name for name in action_dists if name != control]
-    terms = [estimator.round_terms(estimator.check(action_dist=action_dists[name], **logged)) for name in names]
+
+    def q_hat(name: str) -> np.ndarray | None:
+        if isinstance(estimated_rewards_by_reg_model, Mapping):
+            return estimated_rewards_by_reg_model[name]
+        return estimated_rewards_by_reg_model
+
+    terms = [
+        estimator.round_terms(estimator.check(action_dist=action_dists[name], estimated_rewards_by_reg_model=q_hat(name), **logged))
+        for name in names
+    ]
     reps = bootstrap_values(terms, n_bootstrap_samples, random_state)  # (B, n_policies)
     values = [t.value() for t in terms]
     control_estimate = summarise(values[0], reps[:, 0], alpha)

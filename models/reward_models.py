@@ -41,6 +41,32 @@ class LinearLogit:
 
 
 @dataclass(frozen=True)
+class CrossFitted:
+    """The models of a cross-fit: ``models[fold][position]``; ``fold_of[i]`` = the fold holding round i out."""
+
+    models: list[list[LinearLogit]]
+    fold_of: np.ndarray
+    action_context: np.ndarray
+
+    @property
+    def n_rounds(self) -> int:
+        return len(self.fold_of)
+
+    def predict(self, rows: np.ndarray, context: np.ndarray) -> np.ndarray:
+        """(len(rows), n_actions, len_list) out-of-fold q̂ for ``rows``; ``context`` holds all rounds' features."""
+        rows = np.asarray(rows)
+        context = _as_features(context)
+        out = np.zeros((len(rows), self.action_context.shape[0], len(self.models[0])))
+        for fold, per_position in enumerate(self.models):
+            mine = np.flatnonzero(self.fold_of[rows] == fold)
+            if mine.size == 0:
+                continue
+            for k, model in enumerate(per_position):
+                out[mine, :, k] = model.predict_all_actions(context[rows[mine]], self.action_context)
+        return out
+
+
+@dataclass(frozen=True)
 class CrossFittedLogistic:
     """K-fold cross-fitted logistic regression of reward on [context, action features], per position.
 
@@ -92,19 +118,35 @@ class CrossFittedLogistic:
         (n, n_actions, len_list) float in [0, 1]: row i is predicted by the models of the fold
         that holds i out.
         """
+        fitted = self.fit_folds(context, action, reward, position, action_context)
+        return fitted.predict(np.arange(fitted.n_rounds), context)
+
+    def fit_folds(
+        self,
+        context: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        position: np.ndarray | None = None,
+        action_context: np.ndarray | None = None,
+    ) -> CrossFitted:
+        """Fit the per-fold, per-position models; predict later, in blocks of rounds, with
+        :meth:`CrossFitted.predict` (memory ``block × n_actions`` instead of ``n × n_actions``)."""
         context, action, reward, position, action_context = self._check(
             context, action, reward, position, action_context
         )
         n = context.shape[0]
-        q_hat = np.zeros((n, self.n_actions, self.len_list))
-        for train, test in self._folds(n):
+        fold_of = np.zeros(n, dtype=np.int64)
+        models: list[list[LinearLogit]] = []
+        for fold, (train, test) in enumerate(self._folds(n)):
+            fold_of[test] = fold
+            per_position = []
             for k in range(self.len_list):
                 rows = train[position[train] == k]
                 if rows.size == 0:
                     raise ValueError(f"no training rounds at position {k} in a fold; use fewer folds or check position")
-                model = self._fit(_hstack(context[rows], action_context[action[rows]]), reward[rows], context.shape[1])
-                q_hat[test, :, k] = model.predict_all_actions(context[test], action_context)
-        return q_hat
+                per_position.append(self._fit(_hstack(context[rows], action_context[action[rows]]), reward[rows], context.shape[1]))
+            models.append(per_position)
+        return CrossFitted(models, fold_of, action_context)
 
     def _folds(self, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
         if self.n_folds == 1:

@@ -20,7 +20,9 @@ from prefect.cache_policies import NO_CACHE
 from tasks.baselines import BaselineSet, BaselinesConfig, build_baselines
 from models.world import WorldConfig
 from tasks.datasets import DataConfig, Dataset, load_configured
+from tasks.contrastive import ContrastConfig, ContrastResult, contrast_interventions
 from tasks.features import FeaturesConfig, TextFeatures, build_text_features
+from tasks.interventions import PolicySources
 from tasks.evaluate import Evaluation, EvaluationConfig, evaluate_baselines, logging_policy_truth
 from tasks.split import Split, SplitConfig, split_dataset
 from validations.config import ValidationConfig
@@ -148,6 +150,111 @@ def evaluate_task(baselines: BaselineSet, split: Split, config: EvaluationConfig
     rows += [{"policy": name, "part": "val", **m} for name, m in evaluation.val.items()]
     pd.DataFrame(rows).to_csv(table, index=False)
     return evaluation, table
+
+
+def policy_sources(split: Split, dataset: Dataset, baselines: BaselineSet, features: TextFeatures | None, data_root: Path | None, campaign: str, seed: int) -> PolicySources:
+    """Everything interventions are built from, aligned to the split; reads Open Bandit's BTS prior if present."""
+    train = split.train[split.train["positive"]]
+    log_popularity = np.log1p(np.bincount(train["item"], minlength=split.n_items).astype(np.float64))
+    logging = None
+    if dataset.logging_scores is not None:
+        scorer, user_ids, item_ids = dataset.logging_scores, split.users.ids, split.items.ids
+        logging = lambda users: scorer.score(user_ids[users], item_ids)  # noqa: E731
+    n_slots = 1
+    if "position" in split.train.columns:
+        positions = pd.concat([split.train["position"], split.val["position"], split.test["position"]])
+        n_slots = int(positions.max()) if positions.notna().any() else 1
+    return PolicySources(
+        n_items=split.n_items,
+        n_slots=n_slots,
+        scores={name: policy.scores for name, policy in baselines.policies.items()},
+        skipped=dict(baselines.skipped),
+        logging=logging,
+        log_popularity=log_popularity,
+        item_vectors=features.item_vectors if features is not None else None,
+        bts_prior=_bts_prior(dataset, split, data_root, campaign),
+        seed=seed,
+    )
+
+
+def _bts_prior(dataset: Dataset, split: Split, data_root: Path | None, campaign: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Open Bandit's Beta prior of the Bernoulli-TS policy, per item of the split (None elsewhere)."""
+    if dataset.meta.name != "open-bandit" or data_root is None:
+        return None
+    path = Path(data_root) / "open-bandit" / "prior_bts.yaml"
+    if not path.exists():
+        return None
+    import yaml
+
+    prior = yaml.safe_load(path.read_text())[campaign]
+    alpha, beta = np.asarray(prior["alpha"], dtype=np.float64), np.asarray(prior["beta"], dtype=np.float64)
+    ids = split.items.ids.astype(np.int64)
+    if ids.max() >= len(alpha):
+        return None
+    return alpha[ids], beta[ids]
+
+
+@dataclass(frozen=True)
+class ContrastRun:
+    result: ContrastResult | None
+    reason: str | None
+    files: list[Path]
+
+
+@task(name="contrast", **TASK_OPTIONS)
+def contrast_task(
+    split: Split, dataset: Dataset, baselines: BaselineSet, features: TextFeatures | None, config: ContrastConfig,
+    data_root: Path | None, campaign: str, folder: Path, seed: int,
+) -> ContrastRun:
+    """Interventions against the control on the logged rounds; tables and a forest plot in ``folder``."""
+    sources = policy_sources(split, dataset, baselines, features, data_root, campaign, seed)
+    meta = dataset.meta
+    outcome = "click rate" if meta.outcome_kind == "binary" else f"share of outcomes >= {meta.positive_threshold:g}"
+    known = {}
+    if meta.name == "open-bandit":
+        logged = dataset.interactions[dataset.interactions["policy"] == "bts"]
+        if len(logged):
+            known["bts"] = float(logged["outcome"].mean())
+    result = contrast_interventions(
+        split, sources, config, randomized_policy=meta.randomized_policy, outcome=outcome, world=dataset.world,
+        known_values=known, user_repr=features.user_vectors if features is not None else None, seed=seed,
+    )
+    if isinstance(result, str):
+        return ContrastRun(None, result, [])
+    return ContrastRun(result, None, write_contrast(result, folder, outcome))
+
+
+def write_contrast(result: ContrastResult, folder: Path, outcome: str) -> list[Path]:
+    """interventions.csv / .html and a forest plot of the lifts with their CIs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = result.table
+    csv, html, plot = folder / "interventions.csv", folder / "interventions.html", folder / "interventions_forest.png"
+    table.to_csv(csv, index=False)
+    html.write_text(
+        "<html><head><meta charset='utf-8'><title>Interventions</title></head><body>"
+        f"<h1>Interventions against the control</h1><ul>{''.join(f'<li>{v}</li>' for v in result.verdicts)}</ul>"
+        + table.to_html(index=False, float_format=lambda x: f"{x:.5g}") + "</body></html>"
+    )
+    rows = table[table["policy"] != "control"].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.5))
+    y = np.arange(len(rows))[::-1]
+    ax.errorbar(rows["lift"] * 100, y, xerr=[(rows["lift"] - rows["lift_low"]) * 100, (rows["lift_high"] - rows["lift"]) * 100],
+                fmt="o", color="tab:blue", capsize=3, label="estimate, 95% CI")
+    if "true_lift" in rows:
+        ax.scatter(rows["true_lift"] * 100, y, marker="x", color="tab:red", zorder=3, label="true lift")
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(y, rows["policy"])
+    ax.set_xlabel(f"lift in {outcome} over the control (%)")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(plot, dpi=110)
+    plt.close(fig)
+    return [csv, html, plot]
 
 
 def write_summary(summary: dict, folder: Path) -> Path:

@@ -44,7 +44,7 @@ def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) 
     assert 0 < summary["truth/logging_policy/value"] < 1
     assert summary["model/name"] in ("random", "popularity", "logging", "content")
     assert summary["validation/passed"] is True and summary["causal/identifiable"] is True
-    assert all(summary[f"stage/{s}/seconds"] > 0 for s in ("load", "validate", "split", "baselines", "evaluate"))
+    assert all(summary[f"stage/{s}/seconds"] > 0 for s in ("load", "validate", "split", "features", "baselines", "evaluate", "contrast"))
     # MLflow: one parent run with the config as params and a nested run per stage
     client, runs = mlflow_runs(tmp_path, "recause/synthetic")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -54,7 +54,9 @@ def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) 
     assert len(parent.data.tags["recause.data_hash"]) == 64 and parent.data.tags["prefect.flow_run_id"]
     assert np.isclose(parent.data.metrics["ranking/recall_at_20"], summary["ranking/recall_at_20"])
     stages = {r.data.tags["recause.stage"] for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
-    assert stages == {"load", "validate", "split", "features", "baselines", "evaluate"}
+    assert stages == {"load", "validate", "split", "features", "baselines", "evaluate", "contrast"}
+    assert "interventions/random/lift" in summary and summary["contrast/control"] == "logging policy"
+    assert summary["interventions/random/ci_low"] <= summary["interventions/random/lift"] <= summary["interventions/random/ci_high"]
     assert summary["features/has_text"] is True and summary["features/backend"] == "onnx"
     assert "baseline/content/ranking/recall_at_20" in summary
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
