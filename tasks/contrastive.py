@@ -7,8 +7,8 @@ beyond-accuracy metrics of the top-K lists, and a **contrastive two-sample criti
 (:mod:`models.critic`) whose held-out AUC says how different the two worlds are beyond the mean.
 On the synthetic world each value is also scored against the exact truth.
 
-Rounds: on a per-user split, the test split's logged impressions with their propensities (control =
-the logging policy); on a randomized split (Coat, Open Bandit), the rows of the uniformly random
+Rounds: on a per-user split, the held-out (validation and test) logged impressions with their
+propensities — no policy or reward model was fitted on them (control = the logging policy); on a randomized split (Coat, Open Bandit), the rows of the uniformly random
 policy (control = uniform, propensity 1/n_items per slot). Without logged propensities (MovieLens)
 there is nothing to weigh by: the stage says so.
 
@@ -77,7 +77,7 @@ class ContrastConfig(BaseModel):
     of_record: str | None = Field(None, description="Intervention behind ope/<estimator>/...; default: bts if run, else the first.")
     n_bootstrap: int = Field(500, ge=50, le=20_000, description="Bootstrap resamples of the rounds.")
     alpha: float = Field(0.05, gt=0.0, lt=0.5, description="1 − confidence level of the intervals.")
-    max_rounds: int = Field(20_000, ge=100, description="Logged rounds used at most (a seeded sample beyond).")
+    max_rounds: int = Field(50_000, ge=100, description="Logged rounds used at most (a seeded sample beyond).")
     reward_folds: int = Field(2, ge=1, le=10, description="Cross-fitting folds of the reward model.")
     k: int = Field(10, ge=1, description="List length of the beyond-accuracy metrics.")
     critic_users: int = Field(1000, ge=20, description="Users sampled per world for the two-sample critic.")
@@ -107,7 +107,8 @@ def logged_rounds(split: Split, randomized_policy: str | None, max_rounds: int, 
     else:
         if "propensity" not in split.test.columns:
             return "the log has no propensities (no exposure log): off-policy estimates need them"
-        frame = split.test[split.test["exposed"].fillna(False).to_numpy(dtype=bool) & split.test["propensity"].notna()]
+        held_out = pd.concat([split.val, split.test], ignore_index=True)  # never used to fit a policy
+        frame = held_out[held_out["exposed"].fillna(False).to_numpy(dtype=bool) & held_out["propensity"].notna()]
         pscore = frame["propensity"].to_numpy(dtype=np.float64)
         control = "logging"
     if frame.empty:
