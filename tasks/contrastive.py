@@ -46,6 +46,7 @@ from tasks.interventions import (
     DEFAULT_INTERVENTIONS,
     InterventionSpec,
     PolicySources,
+    SlotFree,
     SlotPolicy,
     build_intervention,
     control_policy,
@@ -80,7 +81,7 @@ class ContrastConfig(BaseModel):
     max_rounds: int = Field(50_000, ge=100, description="Logged rounds used at most (a seeded sample beyond).")
     reward_folds: int = Field(2, ge=1, le=10, description="Cross-fitting folds of the reward model.")
     k: int = Field(10, ge=1, description="List length of the beyond-accuracy metrics.")
-    critic_users: int = Field(1000, ge=20, description="Users sampled per world for the two-sample critic.")
+    critic_users: int = Field(1000, ge=20, description="Users sampled for the critic and the beyond-accuracy metrics.")
     critic_epochs: int = Field(200, ge=10, description="Training steps of the critic.")
 
 
@@ -159,38 +160,47 @@ def compress(
     reward_model: CrossFitted,
     context: sparse.csr_matrix,
     world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None = None,
-    block: int = 1024,
+    block_users: int = 256,
 ) -> dict[str, Compressed]:
-    """Every policy's two-action form, in blocks of rounds (q̂ and the truth computed once per block).
+    """Every policy's two-action form, by blocks of users: a slot-free policy (:class:`SlotFree`) and
+    the truth are evaluated once per user, q̂ once per round.
 
     ``world``: (world, world ids of the split's users, world ids of its items) for exact values.
     """
     n = len(rounds.user)
-    parts: dict[str, dict[str, np.ndarray]] = {
-        name: {"pi": np.empty(n), "q_other": np.empty(n), "truth": np.empty(n), "caused": np.empty(n)} for name in policies
-    }
+    parts = {name: {key: np.empty(n) for key in ("pi", "q_other", "truth", "caused")} for name in policies}
     q_logged = np.empty(n)
-    for start in range(0, n, block):
-        rows = np.arange(start, min(start + block, n))
+    order = np.argsort(rounds.user, kind="stable")
+    users_sorted = rounds.user[order]
+    unique = np.unique(users_sorted)
+    for start in range(0, len(unique), block_users):
+        block = unique[start : start + block_users]
+        lo, hi = np.searchsorted(users_sorted, [block[0], block[-1] + 1])
+        rows = order[lo:hi]
         users, slots, items = rounds.user[rows], rounds.slot[rows], rounds.item[rows]
-        q = reward_model.predict(rows, context)[:, :, 0]  # (B, n_items)
-        q_logged[rows] = q[np.arange(len(rows)), items]
+        inverse = np.searchsorted(block, users)
+        at = np.arange(len(rows))
+        q = reward_model.predict(rows, context)[:, :, 0]  # (R, n_items)
+        q_logged[rows] = q[at, items]
         if world is not None:
             truth_world, world_users, world_items = world
-            p0, p1 = truth_world._potential_outcomes(world_users[users], world_items, pairs=False)
-            kappa = truth_world.examination(rounds.n_slots)[slots][:, None]
-            slot_caused = kappa * (p1 - p0)
-            slot_value = p0 + slot_caused
+            p0, p1 = truth_world._potential_outcomes(world_users[block], world_items, pairs=False)  # (U, n_items)
+            kappa = truth_world.examination(rounds.n_slots)[slots]
         for name, policy in policies.items():
-            p = policy(users, slots)
-            pi = p[np.arange(len(rows)), items]
-            expected = (p * q).sum(axis=1)
+            per_user = policy.per_user(block) if isinstance(policy, SlotFree) else None
+            p = per_user[inverse] if per_user is not None else policy(users, slots)  # (R, n_items)
+            pi = p[at, items]
             rest = 1.0 - pi
+            expected = np.einsum("ri,ri->r", p, q)
             parts[name]["pi"][rows] = pi
             parts[name]["q_other"][rows] = np.where(rest > 1e-12, (expected - pi * q_logged[rows]) / np.where(rest > 1e-12, rest, 1.0), 0.0)
             if world is not None:
-                parts[name]["truth"][rows] = (p * slot_value).sum(axis=1)
-                parts[name]["caused"][rows] = (p * slot_caused).sum(axis=1)
+                if per_user is not None:
+                    base, effect = np.einsum("ui,ui->u", per_user, p0)[inverse], np.einsum("ui,ui->u", per_user, p1 - p0)[inverse]
+                else:
+                    base, effect = np.einsum("ri,ri->r", p, p0[inverse]), np.einsum("ri,ri->r", p, (p1 - p0)[inverse])
+                parts[name]["truth"][rows] = base + kappa * effect
+                parts[name]["caused"][rows] = kappa * effect
     out = {}
     for name, part in parts.items():
         dist = np.stack([part["pi"], 1.0 - part["pi"]], axis=1)[:, :, None]
@@ -266,18 +276,23 @@ def critic_features(
 
 
 def critic_auc(
-    policies: Mapping[str, SlotPolicy], control: str, rounds: Rounds, reward_model: CrossFitted, n_users: int,
+    shown: Mapping[str, np.ndarray], users: np.ndarray, control: str, rounds: Rounds, reward_model: CrossFitted, n_users: int,
     item_repr: np.ndarray, user_repr: np.ndarray | None, popularity_z: np.ndarray, config: ContrastConfig, seed: int,
 ) -> dict[str, float]:
-    """Held-out AUC of the two-sample critic, intervention vs control, on the same sampled users."""
+    """Held-out AUC of the two-sample critic, intervention vs control, on the same sampled ``users``.
+
+    ``shown``: policy name -> (n_users, n_items) first-slot probabilities for ``users``.
+    """
     rng = np.random.default_rng([seed, 17])
-    users = np.unique(rounds.user)
-    users = rng.choice(users, size=min(config.critic_users, len(users)), replace=False)
+    # a fixed Gaussian projection to 32 dimensions keeps the critic small and fast (Johnson–Lindenstrauss)
+    item_repr = item_repr @ rng.standard_normal((item_repr.shape[1], 32)) / np.sqrt(32) if item_repr.shape[1] > 32 else item_repr
+    if user_repr is not None and user_repr.shape[1] > 32:
+        user_repr = user_repr @ rng.standard_normal((user_repr.shape[1], 32)) / np.sqrt(32)
     slots = np.zeros(len(users), dtype=np.int64)
     one_round = Rounds(users, np.zeros(len(users), np.int64), slots, np.zeros(len(users)), np.ones(len(users)), rounds.n_slots, rounds.control)
     q = reward_model.models[0][0].predict_all_actions(reward_context(one_round, n_users), reward_model.action_context)
     k = min(config.k, item_repr.shape[0])
-    features = {name: critic_features(policy(users, slots), users, q, item_repr, user_repr, popularity_z, k, rng) for name, policy in policies.items()}
+    features = {name: critic_features(p, users, q, item_repr, user_repr, popularity_z, k, rng) for name, p in shown.items()}
     return {
         name: two_sample_auc(features[control], x, epochs=config.critic_epochs, seed=seed)
         for name, x in features.items() if name != control
@@ -356,13 +371,14 @@ def contrast_interventions(
     if item_repr is None:  # no text: a fixed random projection of item ids tells lists apart
         item_repr = np.random.default_rng([seed, 19]).standard_normal((sources.n_items, 32)) / np.sqrt(32)
     pop_z = (sources.log_popularity - sources.log_popularity.mean()) / (sources.log_popularity.std() or 1.0)
-    critic = critic_auc(policies, "control", rounds, reward_model, split.n_users, item_repr, user_repr, pop_z, config, seed)
-    users = np.unique(rounds.user)[:2000]
-    k = min(config.k, sources.n_items)
     rng = np.random.default_rng([seed, 23])
-    beyond = {name: beyond_accuracy(sample_lists(p(users, np.zeros(len(users), np.int64)), k, rng), sources.n_items,
-                                    sources.log_popularity, sources.item_vectors)
-              for name, p in policies.items()}
+    users = np.unique(rounds.user)
+    users = np.sort(rng.choice(users, size=min(config.critic_users, len(users)), replace=False))
+    shown = {name: p(users, np.zeros(len(users), np.int64)) for name, p in policies.items()}  # first slot
+    critic = critic_auc(shown, users, "control", rounds, reward_model, split.n_users, item_repr, user_repr, pop_z, config, seed)
+    k = min(config.k, sources.n_items)
+    beyond = {name: beyond_accuracy(sample_lists(p, k, rng), sources.n_items, sources.log_popularity, sources.item_vectors)
+              for name, p in shown.items()}
     return _assemble(policies, lifts, truth, caused, critic, beyond, rounds, skipped, config, outcome)
 
 

@@ -69,10 +69,25 @@ def standardise(scores: np.ndarray) -> np.ndarray:
     counts, probabilities, cosines): the top of n = 300 items sits at z ≈ 2.7. (B, n) -> (B, n).
     """
     from scipy.special import ndtri
-    from scipy.stats import rankdata
 
-    ranks = rankdata(scores, axis=1, method="average")
-    return ndtri(ranks / (scores.shape[1] + 1))
+    return ndtri(average_ranks(scores) / (scores.shape[1] + 1))
+
+
+def average_ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based ranks within each row, ties given their mean rank (vectorised ``rankdata``). (B, n) -> (B, n)."""
+    b, n = scores.shape
+    order = np.argsort(scores, axis=1, kind="stable")
+    ordered = np.take_along_axis(scores, order, axis=1)
+    position = np.broadcast_to(np.arange(n), (b, n))
+    starts = np.ones((b, n), dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    first = np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+    ends = np.ones((b, n), dtype=bool)
+    ends[:, :-1] = starts[:, 1:]
+    last = np.minimum.accumulate(np.where(ends, position, n - 1)[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty((b, n))
+    np.put_along_axis(ranks, order, (first + last) / 2.0 + 1.0, axis=1)
+    return ranks
 
 
 def softmax_policy(z: np.ndarray, temperature: float, epsilon: float) -> np.ndarray:
@@ -95,8 +110,8 @@ def diversified_scores(base: np.ndarray, item_vectors: np.ndarray, strength: flo
     ``item_vectors``: (n, d) unit vectors. The top items themselves get the full penalty (cosine 1),
     so the policy spreads its mass over items unlike them.
     """
-    picks = np.argsort(-base, axis=1)[:, :top]  # (B, top)
-    similarity = np.einsum("btd,nd->btn", item_vectors[picks], item_vectors).max(axis=1)  # (B, n)
+    picks = np.argpartition(-base, min(top, base.shape[1] - 1), axis=1)[:, :top]  # (B, top), any order
+    similarity = (item_vectors[picks] @ item_vectors.T).max(axis=1)  # (B, top, n) -> (B, n)
     return standardise(base) - strength * similarity
 
 
@@ -142,8 +157,19 @@ class PolicySources:
     seed: int = 0
 
 
+@dataclass(frozen=True)
+class SlotFree:
+    """A policy whose distribution is the same in every slot; ``per_user`` lets callers evaluate
+    it once per user instead of once per logged round."""
+
+    per_user: Probabilities
+
+    def __call__(self, users: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        return self.per_user(users)
+
+
 def slot_free(probabilities: Probabilities) -> SlotPolicy:
-    return lambda users, slots: probabilities(users)
+    return SlotFree(probabilities)
 
 
 def control_policy(kind: str, sources: PolicySources) -> SlotPolicy:
