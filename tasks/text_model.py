@@ -95,7 +95,9 @@ def load_encoder(
     source = resolve_model(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        network = AutoModel.from_pretrained(source, attn_implementation="eager").eval()
+        # torch runs fused SDPA attention; the ONNX export traces the plain ops of "eager" attention
+        attention = "sdpa" if backend == "torch" or (backend == "auto" and torch.cuda.is_available()) else "eager"
+        network = AutoModel.from_pretrained(source, attn_implementation=attention).eval()
     except (OSError, ValueError) as error:
         raise EncoderError(f"cannot load the text model {source!r}: {str(error).splitlines()[0]}") from error
     torch.set_num_threads(threads)
