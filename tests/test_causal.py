@@ -1,0 +1,239 @@
+"""Causal losses pinned to hand-computed values, their unbiasedness by enumeration, the heads, the
+objective's validation, and one training step of the Lightning module."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+
+import pytest
+import torch
+
+from models.causal import CausalModule, CausalRecommender, Objective, PairHead, log_intensity, logit
+from models.causal_losses import (
+    bce_prob,
+    bpr_loss,
+    cloglog_log_probs,
+    dr_loss,
+    examined_probability,
+    inverse_propensity_weights,
+    ips_loss,
+    population_nll,
+    targeted_regularisation,
+    thinned_log_probs,
+)
+from models.gnn import BipartiteGraph, LightGCNEncoder
+
+warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+T = torch.tensor
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def close(value: torch.Tensor, expected: float) -> None:
+    assert float(value) == pytest.approx(expected, abs=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- losses
+def test_bpr_by_hand() -> None:
+    # -mean(log σ(2 - 0), log σ(0 - 0)) = (0.126928 + 0.693147) / 2
+    close(bpr_loss(T([2.0, 0.0]), T([0.0, 0.0])), 0.410038)
+    # k negatives per positive: the mean over all (positive, negative) pairs
+    close(bpr_loss(T([2.0]), T([[0.0, 2.0]])), (0.126928 + 0.693147) / 2)
+
+
+def test_ips_and_snips_by_hand() -> None:
+    loss, p = T([1.0, 2.0]), T([0.5, 0.25])
+    # weights 1/p = [2, 4]; IPS = share * mean(w * loss) = 0.1 * (2 + 8) / 2 = 0.5
+    close(ips_loss(loss, p, observed_share=0.1), 0.5)
+    # SNIPS = sum(w * loss) / sum(w) = 10 / 6
+    close(ips_loss(loss, p, self_normalise=True), 10 / 6)
+    # clip at 0.4: p -> [0.5, 0.4], w = [2, 2.5]; IPS = 0.1 * (2 + 5) / 2 = 0.35
+    close(ips_loss(loss, p, clip=0.4, observed_share=0.1), 0.35)
+    # a pair logged twice counts once: row weights [1, 1/2] -> w = [2, 2]; SNIPS = (2 + 4) / 4
+    close(ips_loss(loss, p, self_normalise=True, row_weight=T([1.0, 0.5])), 1.5)
+
+
+def test_dr_by_hand() -> None:
+    # direct term over all pairs: BCE(0.5 | imputed 0.5) = ln 2 = 0.693147
+    # one observed row: prediction 0.8, label 1, imputed 0.2, propensity 0.5, share 0.25
+    #   BCE(0.8 | 1) = 0.223144; BCE(0.8 | 0.2) = 0.2*0.223144 + 0.8*1.609438 = 1.332179
+    #   correction = 0.25 * (1 / 0.5) * (0.223144 - 1.332179) = -0.554518
+    value = dr_loss(T([0.8]), T([1.0]), T([0.5]), T([0.2]), T([0.5]), T([0.5]), observed_share=0.25)
+    close(value, 0.693147 - 0.554518)
+    # the correction is -(y - m) * logit(q) / p (cross-entropy is linear in the label)
+    close(dr_loss(T([0.8]), T([1.0]), T([0.5]), T([0.2]), T([0.5]), T([0.5]), self_normalise=True),
+          0.693147 - 0.8 * math.log(4.0))
+
+
+def test_dr_with_perfect_imputation_is_the_direct_term() -> None:
+    prob, label = T([0.3, 0.9]), T([0.0, 1.0])
+    value = dr_loss(prob, label, T([0.1, 0.7]), label, T([0.6]), T([1.0]), observed_share=0.5)
+    close(value, float(bce_prob(T([0.6]), T([1.0]))[0]))
+
+
+def test_ips_and_dr_are_unbiased_over_every_exposure_pattern() -> None:
+    # three pairs with losses ℓ and propensities p, each exposed independently with p: the mean
+    # of the IPS estimate over all 2^3 patterns (weighted by their probability) is mean(ℓ)
+    label = T([1.0, 0.0, 1.0])
+    prob = T([0.7, 0.4, 0.2])  # the model's predictions
+    p = T([0.6, 0.3, 0.9])
+    imputed = T([0.5, 0.5, 0.5])
+    full = float(bce_prob(prob, label).mean())
+    ips_mean = dr_mean = 0.0
+    for pattern in itertools.product([0, 1], repeat=3):
+        o = T(pattern, dtype=torch.bool)
+        weight = float(torch.where(o, p, 1 - p).prod())
+        if o.any():
+            share = float(o.sum()) / 3
+            ips_mean += weight * float(ips_loss(bce_prob(prob[o], label[o]), p[o], observed_share=share))
+            dr_mean += weight * float(dr_loss(prob[o], label[o], p[o], imputed[o], prob, imputed, observed_share=share))
+        else:
+            dr_mean += weight * float(bce_prob(prob, imputed).mean())
+    assert ips_mean == pytest.approx(full, rel=1e-6)
+    assert dr_mean == pytest.approx(full, rel=1e-6)
+
+
+def test_population_nll_by_hand() -> None:
+    # positives: 0.1 * mean(-log 0.5, -log 0.25) = 0.1 * (0.693147 + 1.386294) / 2 = 0.103972
+    # uniform pairs: -(log 0.9 + log 0.8 + 0 * log 0.5) / 3 = (0.105361 + 0.223144) / 3 = 0.109502
+    value = population_nll(T([0.5, 0.25]).log(), T([0.9, 0.8, 0.5]).log(), T([1.0, 1.0, 0.0]), positive_share=0.1)
+    close(value, 0.103972 + 0.109502)
+
+
+def test_link_functions_by_hand() -> None:
+    # cloglog: λ = e^{ln 2} = 2 over half the log: rate 1, p = 1 - e^{-1} = 0.632121
+    log_p, log_q = cloglog_log_probs(T([math.log(2.0)]), T([0.5]))
+    close(log_p, math.log(1 - math.exp(-1)))
+    close(log_q, -1.0)
+    # thinned logistic: σ(0) = 0.5 kept with 0.2: p = 0.1
+    log_p, log_q = thinned_log_probs(T([0.0]), 0.2)
+    close(log_p, math.log(0.1))
+    close(log_q, math.log(0.9))
+    # examination: 0.1 + 0.5 * (0.5 - 0.1) = 0.3
+    close(examined_probability(T(0.1), T(0.5), T(0.5)), 0.3)
+    assert log_intensity(1 - math.exp(-2.0)) == pytest.approx(math.log(2.0))
+    assert logit(0.25) == pytest.approx(math.log(1 / 3))
+
+
+def test_targeted_regularisation_by_hand() -> None:
+    # Q~ = Q + ε (T/g - (1-T)/(1-g)), ε = 0.1, g = 0.5: treated 0.6 + 0.2 = 0.8, control 0.2 - 0.2 = 0
+    # mean((1 - 0.8)^2, (0 - 0)^2) = 0.02
+    value = targeted_regularisation(T([1.0, 0.0]), T([0.6, 0.2]), T([1.0, 0.0]), T([0.5, 0.5]), T(0.1))
+    close(value, 0.02)
+    # row weights make it a population mean: weights [3, 1] -> 3 * 0.04 / 4 = 0.03
+    close(targeted_regularisation(T([1.0, 0.0]), T([0.6, 0.2]), T([1.0, 0.0]), T([0.5, 0.5]), T(0.1), T([3.0, 1.0])), 0.03)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"weighting": "ips", "propensity": "learned", "train_propensity": False}, "needs train_propensity"),
+        ({"targeted_weight": 0.5, "train_propensity": True}, "targeted regularisation needs"),
+        ({"clip": 1.0}, "clip must lie in"),
+    ],
+)
+def test_invalid_objectives_are_rejected(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        Objective("causal", **kwargs)
+
+
+def test_weights_reject_a_bad_clip() -> None:
+    with pytest.raises(ValueError, match="clip must lie in \\[0, 1\\)"):
+        inverse_propensity_weights(T([0.5]), clip=-0.1)
+
+
+# ---------------------------------------------------------------------------------------------- heads and model
+def test_pair_head_forms_agree_and_start_as_a_dot_product() -> None:
+    head = PairHead(4, bias=-2.0)
+    hu, hi = torch.randn(3, 4), torch.randn(5, 4)
+    grid = head.grid(hu, hi)
+    torch.testing.assert_close(grid, hu @ hi.T - 2.0)  # identity factors at initialisation
+    with torch.no_grad():
+        head.user.weight.normal_()
+        head.item_bias.weight.normal_()
+    pairs = head(hu[:, None, :], hi[None, :, :])
+    torch.testing.assert_close(pairs, head.grid(hu, hi))
+
+
+def small_model(heads: dict[str, str], n_slots: int = 3) -> tuple[CausalRecommender, BipartiteGraph]:
+    torch.manual_seed(0)
+    graph = BipartiteGraph.from_pairs(T([0, 1, 2, 2]), T([0, 1, 1, 3]), n_users=3, n_items=4)
+    encoders = {name: LightGCNEncoder(3, 4, dim=8, num_layers=1) for name in set(heads.values())}
+    return CausalRecommender(encoders, heads, {"exposed": -1.0}, n_slots=n_slots), graph
+
+
+def test_gathered_tables_equal_direct_logits_and_slots_examine() -> None:
+    model, graph = small_model({"exposed": "shared", "unexposed": "shared"})
+    states = model.states(graph)
+    users, items = T([0, 2, 1]), T([3, 4, 6])
+    tables = model.tables(states, torch.unique(torch.cat([users, items])))
+    torch.testing.assert_close(model.logit(states, "exposed", users, items, tables), model.logit(states, "exposed", users, items))
+    kappa = model.examination(T([-1, 0, 1, 2]))
+    assert kappa[:2].tolist() == [1.0, 1.0] and torch.allclose(kappa[2:], T([0.5, 0.5]))
+
+
+def test_heads_must_exist_and_read_a_known_encoder() -> None:
+    with pytest.raises(ValueError, match="heads must be among"):
+        small_model({"exposed": "shared", "clicks": "shared"})
+    encoders = {"shared": LightGCNEncoder(3, 4, dim=8)}
+    with pytest.raises(ValueError, match="read one of"):
+        CausalRecommender(encoders, {"exposed": "treated"})
+
+
+def causal_batch() -> dict[str, torch.Tensor]:
+    # node positions: users 0..2, items 3..6
+    return {
+        "exp_share": T(0.25), "pos_share": T(0.2), "org_share": T(0.1),
+        "exp_u": T([0, 1, 2]), "exp_i": T([3, 4, 5]), "exp_y": T([1.0, 0.0, 0.0]), "exp_slot": T([0, 1, 2]),
+        "exp_pw": T([1.0, 1.0, 0.5]), "exp_lp": T([0.5, 0.2, 0.3]), "exp_r": T([0.8, 0.8, 0.8]),
+        "pos_u": T([0, 1]), "pos_i": T([3, 4]), "pos_r": T([0.8, 0.8]),
+        "org_u": T([2]), "org_i": T([6]), "org_r": T([0.8]),
+        "uni_u": T([0, 2, 1]), "uni_i": T([6, 3, 4]), "uni_r": T([0.8, 0.8, 0.8]),
+        "uni_e": T([0.0, 0.0, 1.0]), "uni_f": T([0.0, 0.0, 0.0]), "uni_y1": T([0.0, 0.0, 0.0]),
+    }
+
+
+@pytest.mark.parametrize("weighting", ["none", "ips", "snips", "dr", "sndr"])
+def test_one_step_trains_every_head_it_uses(weighting: str) -> None:
+    heads = {"exposed": "shared", "unexposed": "shared", "propensity": "shared"}
+    if weighting in ("dr", "sndr"):
+        heads["imputation"] = "shared"
+    model, graph = small_model(heads)
+    objective = Objective("causal", weighting=weighting, train_propensity=True, unexposed=True, targeted_weight=0.1)
+    module = CausalModule(model, graph, objective)
+    loss, parts = module.model_step(causal_batch())
+    assert torch.isfinite(loss) and set(parts) >= {"exposed", "propensity", "unexposed", "targeted", "l2"}
+    loss.backward()
+    for head in heads:
+        assert model.heads[head].user_bias.bias.grad is not None, head
+    assert model.examination_logit.grad.abs().sum() > 0 and model.epsilon.grad is not None
+
+
+def test_t_learner_keeps_the_control_arm_out_of_the_exposed_likelihood() -> None:
+    model, graph = small_model({"exposed": "treated", "unexposed": "control"})
+    objective = Objective("causal", unexposed=True, detach_control=True)
+    batch = causal_batch()
+    loss, parts = CausalModule(model, graph, objective).model_step(batch)
+    parts["exposed"].backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.encoders["control"].parameters())
+    assert model.encoders["treated"].input.embedding.weight.grad.abs().sum() > 0
+
+
+def test_scores_are_probabilities_and_propensities() -> None:
+    import numpy as np
+
+    model, graph = small_model({"exposed": "shared", "propensity": "shared"})
+    module = CausalModule(model, graph, Objective("causal", train_propensity=True))
+    for head in ("exposed", "propensity"):
+        s = module.scores(np.array([0, 2]), head)
+        assert s.shape == (2, 4) and (s > 0).all() and (s < 1).all()
+    bpr = CausalModule(model, graph, Objective("bpr"))
+    assert (bpr.scores(np.array([0]), "exposed") < 0).any()  # BPR scores are logits, not probabilities
