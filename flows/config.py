@@ -24,6 +24,7 @@ from tasks.datasets import DataConfig
 from tasks.evaluate import EvaluationConfig
 from tasks.features import FeaturesConfig
 from tasks.split import SplitConfig
+from tasks.train import TrainConfig
 from validations.config import ValidationConfig
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -77,6 +78,7 @@ class PipelineConfig(Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     contrast: ContrastConfig = Field(default_factory=ContrastConfig)
     baselines: BaselinesConfig = Field(default_factory=BaselinesConfig)
+    gnn: TrainConfig = Field(default_factory=TrainConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 

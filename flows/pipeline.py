@@ -1,13 +1,14 @@
 """The Recause pipeline: one Prefect flow run = one MLflow parent run with a nested run per stage.
 
-Stages: ``load → validate → split → features → baselines → evaluate → contrast``. Each stage is a Prefect task over a
+Stages: ``load → validate → split → features → baselines → train → evaluate → contrast``. Each stage is a Prefect task over a
 pure function (:mod:`tasks.stages`); this module wires them, tracks them and writes the summary.
-Later stages (text features, the causal GNN, simulation, interventions) plug in between
-``split`` and ``evaluate`` and add their policies to the same harness.
+The causal GNN (``train``) adds its policies (debiased relevance, uplift, the naive and
+T-learner references) to the baselines, so one harness scores them all.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tasks.stages import (
     features_task,
     load_task,
     split_task,
+    train_task,
     validate_task,
     write_summary,
 )
@@ -41,6 +43,9 @@ KEY_METRICS = (
     "features/topic_ami",
     "features/cold_recall_at_20",
     "causal/cp_at_10_oracle",
+    "causal/identifiable",
+    "causal/pehe",
+    "propensity/mae",
     "policy/true_value",
     "policy/true_incremental_value",
 )
@@ -150,6 +155,21 @@ def _run_stages(config: PipelineConfig, tracker: RunTracker, folder: Path, logge
         stage.set_tags({f"skipped.{k}": v for k, v in baselines.skipped.items()})
         for name, reason in baselines.skipped.items():
             logger.info("baseline %s skipped: %s", name, reason)
+
+    if config.gnn.enabled:
+        with tracker.stage("train") as stage:
+            run = train_task(split, dataset, config.gnn, features, config.runtime.threads, config.runtime.seed,
+                             folder / "model", stage, logger)
+            stage.log_metrics(run.metrics)
+            stage.set_tags({k: v for k, v in run.metrics.items() if isinstance(v, str)})
+            for path in run.files:
+                stage.log_artifact(path, "model")
+            out |= run.metrics
+            baselines = replace(baselines, policies={**baselines.policies, **run.models.policies()},
+                                skipped={**baselines.skipped, **run.models.skipped})
+    else:
+        out["gnn/skipped"] = "gnn.enabled is false"
+        logger.info("causal GNN not trained: gnn.enabled is false")
 
     with tracker.stage("evaluate") as stage:
         evaluation, table = evaluate_task(baselines, split, config.evaluation, dataset, folder / "evaluation")

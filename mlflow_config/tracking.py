@@ -82,6 +82,30 @@ class StageRun:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self.tracker._set_tags(self.run_id, tags)
 
+    def lightning_logger(self, prefix: str = ""):
+        """A Lightning ``MLFlowLogger`` writing into this stage's nested run (metric names
+        ``<prefix>-train/loss`` ...), or None when tracking is off."""
+        if self.run_id is None:
+            return None
+        return _StageLogger(experiment_name=self.tracker.experiment, tracking_uri=self.tracker.uri,
+                            run_id=self.run_id, prefix=prefix)
+
+
+def _stage_logger_class():
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    class StageLogger(MLFlowLogger):
+        """Lightning's MLflow logger that leaves the run open: the tracker ends the stage's run."""
+
+        def finalize(self, status: str = "success") -> None:
+            return None
+
+    return StageLogger
+
+
+def _StageLogger(**kwargs):  # noqa: N802 - a lazy class: lightning is imported only by stages that train
+    return _stage_logger_class()(**kwargs)
+
 
 class RunTracker:
     """Parent run + nested stage runs through one :class:`mlflow.MlflowClient`.

@@ -25,6 +25,7 @@ from tasks.features import FeaturesConfig, TextFeatures, build_text_features
 from tasks.interventions import PolicySources
 from tasks.evaluate import Evaluation, EvaluationConfig, evaluate_baselines, logging_policy_truth
 from tasks.split import Split, SplitConfig, split_dataset
+from tasks.train import ModelSet, TrainConfig, copy_config, train_models
 from validations.config import ValidationConfig
 from validations.report import dumps
 from validations.run import ValidationOutcome, validate_dataset
@@ -137,6 +138,51 @@ def write_features(features: TextFeatures, split: Split, folder: Path, samples: 
 @task(name="baselines", **TASK_OPTIONS)
 def baselines_task(split: Split, dataset: Dataset, config: BaselinesConfig, seed: int, features: TextFeatures | None = None) -> BaselineSet:
     return build_baselines(split, dataset, config, seed, features)
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    models: ModelSet
+    metrics: dict[str, float | str | bool]
+    files: list[Path]
+
+
+@task(name="train", **TASK_OPTIONS)
+def train_task(split: Split, dataset: Dataset, config: TrainConfig, features: TextFeatures | None, threads: int,
+               seed: int, folder: Path, stage=None, log=None) -> TrainRun:
+    """Fit the causal GNN and its references; checkpoints, the causal effect map and (synthetic)
+    ground-truth errors in ``folder``. ``stage``: the MLflow stage run Lightning logs into."""
+    from tasks.causal_report import causal_effect_map, truth_metrics, user_segments, write_effect_map
+
+    config = copy_config(config, threads=config.threads or threads, seed=seed if config.seed is None else config.seed)
+    logger_for = (lambda name: stage.lightning_logger(name)) if stage is not None else None
+    on_model = None
+    if log is not None:
+        on_model = lambda name, m: log.info("trained %s: %s; %d epochs, best %s=%.4f, %.2f s/epoch", name,  # noqa: E731
+                                            m.plan.note, m.history["epochs"], m.plan.monitor,
+                                            m.history[f"best_{m.plan.monitor}"], m.history["seconds_per_epoch"])
+    models = train_models(split, dataset.meta, config, features, logger_for, folder / "checkpoints", on_model)
+    metrics = models.summary()
+    files = sorted((folder / "checkpoints").glob("*/best.ckpt"))
+    causal = models.causal
+    if causal is not None and causal.identifiable:
+        topics = features.item_topics if features is not None else np.zeros(split.n_items, dtype=np.int64)
+        names = None
+        if features is not None and "label" in features.topics.columns:
+            labels = dict(zip(features.topics["topic"], features.topics["label"]))
+            names = [str(labels.get(t, t)) for t in range(int(topics.max()) + 1)]
+        segments, segment_names = user_segments(dataset.users, split)
+        frame = causal_effect_map(causal.uplift, segments, topics, segment_names, names)
+        files += write_effect_map(frame, folder)
+        metrics["causal/effect_map_max"] = float(np.nanmax(frame.to_numpy()))
+        metrics["causal/effect_map_min"] = float(np.nanmin(frame.to_numpy()))
+    if causal is not None and dataset.world is not None:
+        propensity = causal.propensity if "propensity" in causal.plan.heads else None
+        metrics |= truth_metrics(dataset.world, split, causal.uplift if causal.identifiable else None, propensity)
+        t_learner = models.models.get("gnn_t_learner")
+        if t_learner is not None:
+            metrics["causal/pehe_t_learner"] = truth_metrics(dataset.world, split, t_learner.uplift)["causal/pehe"]
+    return TrainRun(models, metrics, files)
 
 
 @task(name="evaluate", **TASK_OPTIONS)
