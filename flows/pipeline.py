@@ -169,6 +169,8 @@ def _run_stages(config: PipelineConfig, tracker: RunTracker, folder: Path, logge
                                 skipped={**baselines.skipped, **run.models.skipped})
     else:
         out["gnn/skipped"] = "gnn.enabled is false"
+        reason = "the causal GNN was not trained (gnn.enabled is false)"
+        baselines = replace(baselines, skipped={**baselines.skipped, "gnn_causal": reason, "gnn_causal_uplift": reason})
         logger.info("causal GNN not trained: gnn.enabled is false")
 
     with tracker.stage("evaluate") as stage:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 PolicyKind = Literal[
     "logging", "random", "popularity", "content", "oracle_relevance", "oracle_uplift",
-    "popularity_penalty", "diversity", "bts",
+    "popularity_penalty", "diversity", "bts", "gnn_causal", "gnn_causal_uplift",
 ]
 Probabilities = Callable[[np.ndarray], np.ndarray]  # users (B,) -> (B, n_items), rows sum to 1
 
@@ -57,6 +57,8 @@ DEFAULT_INTERVENTIONS = [
     InterventionSpec(name="content", policy="content"),
     InterventionSpec(name="long-tail", policy="popularity_penalty", base="logging", strength=1.0),
     InterventionSpec(name="diverse-content", policy="diversity", base="content", strength=2.0),
+    InterventionSpec(name="gnn-relevance", policy="gnn_causal"),
+    InterventionSpec(name="gnn-uplift", policy="gnn_causal_uplift"),
     InterventionSpec(name="oracle-uplift", policy="oracle_uplift"),
     InterventionSpec(name="bts", policy="bts"),
 ]

@@ -533,4 +533,6 @@ def train_models(split: Split, meta: DatasetMeta, config: TrainConfig, features=
         models[name] = model
         if on_model is not None:
             on_model(name, model)
+    if "gnn_causal" in models and not ident.identifiable:
+        skipped["gnn_causal_uplift"] = ident.reason
     return ModelSet(models, ident, skipped)

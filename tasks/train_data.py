@@ -108,18 +108,19 @@ def ranking_validator(split: Split, k: int = 20, head: str = "exposed", user_bat
     s_u, s_i = _sorted(seen["user"].to_numpy(), seen["item"].to_numpy())
     t_u, t_i = _sorted(target["user"].to_numpy(), target["item"].to_numpy())
     users = np.unique(t_u)
+    length = min(k, split.n_items)  # a catalogue smaller than k: the whole catalogue, still named @k
 
     def validate(score: ScoreFn) -> dict[str, float]:
         if users.size == 0:
             return {}
-        acc = RankingAccumulator([k])
+        acc = RankingAccumulator([length])
         for start in range(0, len(users), user_batch):
             block = users[start : start + user_batch]
             rows, cols = _in_block(s_u, s_i, block)
-            top = top_k_items(mask_seen(score(block, head), rows, cols), k)
+            top = top_k_items(mask_seen(score(block, head), rows, cols), length)
             acc.add(top, *_in_block(t_u, t_i, block))
         result = acc.result()
-        return {f"val/ndcg_at_{k}": result[f"ndcg_at_{k}"], f"val/recall_at_{k}": result[f"recall_at_{k}"]}
+        return {f"val/ndcg_at_{k}": result[f"ndcg_at_{length}"], f"val/recall_at_{k}": result[f"recall_at_{length}"]}
 
     return validate
 

@@ -26,15 +26,8 @@ from models.causal_losses import (
 from models.gnn import BipartiteGraph, LightGCNEncoder
 
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+pytestmark = pytest.mark.usefixtures("one_thread")
 T = torch.tensor
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def close(value: torch.Tensor, expected: float) -> None:

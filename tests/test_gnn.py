@@ -14,14 +14,7 @@ from models.gnn import ENCODERS, BipartiteGraph, GraphEncoder, LightGCNEncoder, 
 from models.sampling import homogeneous_data, link_neighbor_loader, neighbor_sampler, sample_directional, sample_neighbourhood
 
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_graph() -> BipartiteGraph:

@@ -16,19 +16,12 @@ from tasks.datasets.schema import DatasetMeta, rating_study_meta
 from tasks.datasets.synthetic import load_synthetic
 from tasks.evaluate import EvaluationConfig, causal_metrics_of
 from tasks.split import SplitConfig, split_dataset
-from tasks.train import TrainConfig, identification, make_plan, train_model
+from tasks.train import TrainConfig, identification, make_plan, train_model, train_models
 
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+pytestmark = pytest.mark.usefixtures("one_thread")
 SMALL = WorldConfig(n_users=300, n_items=200, n_topics=8, mean_sessions=8)
 FAST = dict(batch_size=2048, num_layers=0, init_std=0.01, graph_edges="positives", epochs=20, patience=5)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +169,24 @@ def test_truth_metrics_of_the_truth_are_zero(world_split) -> None:
                         lambda u: world.exposure_propensity(users[u], ids), user_batch=128)
     assert out["causal/pehe"] == pytest.approx(0.0, abs=1e-12) and out["propensity/mae"] == pytest.approx(0.0, abs=1e-12)
     assert out["causal/ate_abs_error"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_stage_trains_what_the_data_support_and_says_why_not_the_rest() -> None:
+    data, split = coat_like_split()
+    models = train_models(split, data.meta, TrainConfig(epochs=1, batch_size=64, dim=8, num_layers=1))
+    assert set(models.models) == {"gnn_causal", "gnn_naive"}
+    assert "lacks" in models.skipped["gnn_t_learner"] and "not identifiable" in models.skipped["gnn_causal_uplift"]
+    assert set(models.policies()) == {"gnn_causal", "gnn_naive"}
+    summary = models.summary()
+    assert summary["causal/identifiable"] is False and summary["gnn/gnn_causal/model/objective"].startswith("causal: dr")
+
+
+def test_a_reference_with_the_causal_objective_is_not_trained_twice() -> None:
+    data, split = coat_like_split()
+    implicit = data.interactions.assign(exposed=False, outcome=5.0)  # every row a positive, nothing exposed
+    from tasks.datasets.schema import Dataset
+
+    data = Dataset(implicit, data.items, data.users, meta("implicit", False))
+    split = split_dataset(data, SplitConfig(), 0)
+    models = train_models(split, data.meta, TrainConfig(epochs=1, batch_size=64, dim=8, num_layers=1, compare=["naive"]))
+    assert set(models.models) == {"gnn_causal"} and "same objective" in models.skipped["gnn_naive"]
