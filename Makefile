@@ -36,7 +36,7 @@ test: setup $(VENV)/.recbole
 
 # Re-pin every dependency from the current environment (after changing pyproject.toml).
 lock: setup
-	$(BIN)/python -m pip freeze --exclude-editable | grep -viE '^(torch|recbole|nvidia-|triton)' > requirements.lock
+	$(BIN)/python -m pip freeze --exclude-editable | grep -viE '^(torch==|recbole|nvidia-|triton)' > requirements.lock
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

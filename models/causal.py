@@ -242,9 +242,11 @@ class CausalModule(L.LightningModule):
         states = self.model.states(graph)
         obj, parts = self.objective, {}
         if "bpr_u" in batch:
-            pos = self.model.logit(states, "exposed", batch["bpr_u"], batch["bpr_p"])
-            neg = self.model.logit(states, "exposed", batch["bpr_u"], batch["bpr_n"])
-            parts["bpr"] = bpr_loss(pos, neg)
+            negatives = batch["bpr_n"] if batch["bpr_n"].dim() == 2 else batch["bpr_n"].unsqueeze(1)
+            # one call: the user states are projected once for the positive and the negatives
+            logits = self.model.logit(states, "exposed", batch["bpr_u"], torch.cat([batch["bpr_p"].unsqueeze(1), negatives], 1))
+            neg = logits[:, 1:] if batch["bpr_n"].dim() == 2 else logits[:, 1]
+            parts["bpr"] = bpr_loss(logits[:, 0], neg)
             nodes = torch.cat([batch["bpr_u"], batch["bpr_p"], batch["bpr_n"].reshape(-1)])
             parts["l2"] = obj.l2 * self.model.id_embedding_norm(to_global(nodes)) / batch["bpr_u"].numel()
         if "exp_u" in batch:
