@@ -11,8 +11,9 @@ seed both variants train on the same split with the same text features:
 Metrics are the harness's (``tasks.evaluate.debias_metrics_of``): AUC and per-user NDCG@5 over the
 randomized test ratings. Targets: mean AUC ≥ 0.75, NDCG@5 ≥ 0.65 and debiased > naive.
 
-Run: ``.venv/bin/python bench/coat_gnn.py --train '{"num_layers": 0}'`` (5 seeds, a few minutes on one
-thread; ``num_layers`` 0 was chosen on the validation AUC of seeds 0 and 1 against 1 and 3 layers).
+Run: ``.venv/bin/python bench/coat_gnn.py`` (5 seeds, a few minutes on one thread). Settings are the
+flow's defaults for this regime (``tasks.train.AUTO["debias"]``); its 0 propagation layers were chosen
+on the validation AUC of seeds 0 and 1 against 1 and 3 layers.
 ``*_ge3`` columns: NDCG@5 with relevance = rating ≥ 3, the convention of much published Coat code.
 Ends with ``RESULT auc=... ndcg_at_5=... naive_auc=... naive_ndcg_at_5=... seeds=...``.
 """

@@ -52,23 +52,23 @@ class TrainConfig(BaseModel):
                              "network, no correction) or t_learner (one network per arm).")
     encoder: Literal["lightgcn", "sage", "gat"] = Field("lightgcn", description="Graph encoder (models.gnn).")
     dim: int = Field(64, ge=4, le=1024, description="Node state size.")
-    num_layers: int = Field(3, ge=0, le=8, description="Propagation layers.")
+    num_layers: int | None = Field(None, ge=0, le=8, description="Propagation layers; None = by regime (AUTO).")
     use_text: bool = Field(True, description="Add a projection of the text embeddings to the initial node states.")
     graph_edges: Literal["auto", "positives", "all"] = Field(
-        "auto", description="Edges: positive rows, or all training rows (the exposure graph); auto = positives "
-        "for ranking objectives, all rows for the causal objective.")
+        "auto", description="Edges: positive rows, or all training rows (the exposure graph, ~8x the edges on "
+        "the synthetic world and as much slower); auto = positives.")
     epochs: int = Field(300, ge=1, description="Maximum epochs (early stopping usually ends sooner).")
-    patience: int = Field(10, ge=1, description="Validation checks without improvement before stopping.")
+    patience: int | None = Field(None, ge=1, description="Validation checks without improvement before stopping; None = by regime.")
     val_every: int = Field(1, ge=1, description="Epochs between validation checks.")
     monitor: str | None = Field(None, description="Validation metric for early stopping and the best checkpoint; "
                                 "None = val/auc (randomized split), val/ndcg_at_20 (ranking), val/outcome_loss (causal: "
                                 "the held-out likelihood of the outcome models).")
-    batch_size: int = Field(2048, ge=1, description="Rows per step (the main rows: positives or exposed rows).")
+    batch_size: int | None = Field(None, ge=1, description="Rows per step (the main rows: positives or exposed rows); None = by regime.")
     negatives: int = Field(1, ge=1, le=256, description="Negative items per positive (BPR).")
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate.")
-    l2: float = Field(1e-4, ge=0, description="L2 penalty on the ID embeddings of a batch's nodes (LightGCN's).")
+    lr: float | None = Field(None, gt=0, description="Adam learning rate; None = by regime.")
+    l2: float | None = Field(None, ge=0, description="L2 penalty on the ID embeddings of a batch's nodes (LightGCN's); None = by regime.")
     weight_decay: float = Field(0.0, ge=0, description="Weight decay of the dense parameters (text projection, heads).")
-    init_std: float = Field(0.1, gt=0, description="Std of the ID-embedding initialisation.")
+    init_std: float | None = Field(None, gt=0, description="Std of the ID-embedding initialisation; None = by regime.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the node states while training.")
     relevance_loss: RelevanceLoss = Field(
         "auto", description="Exposed-row loss of the causal variant: none, ips, snips, dr, sndr; auto = dr without "
@@ -102,9 +102,33 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _neighbours_per_layer(self) -> TrainConfig:
-        if self.sampling == "neighbor" and len(self.num_neighbors) != self.num_layers:
+        if self.sampling == "neighbor" and self.num_layers is not None and len(self.num_neighbors) != self.num_layers:
             raise ValueError(f"num_neighbors has {len(self.num_neighbors)} hops but num_layers is {self.num_layers}; give one per layer")
         return self
+
+
+Regime = Literal["ranking", "debias", "uplift"]
+
+AUTO: dict[str, dict[str, float | int]] = {
+    # implicit positives, BPR (MovieLens; the naive reference): LightGCN's usual settings
+    "ranking": {"num_layers": 3, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10},
+    # labelled exposures, IPS/DR relevance (Coat, Open Bandit): no propagation won on Coat's validation AUC
+    "debias": {"num_layers": 0, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10},
+    # exposure + f1 + f0 (synthetic world): the outcome heads overfit within a few epochs, so small
+    # initial IDs, strong ID L2, large batches and a short patience (bench/causal_synthetic.py)
+    "uplift": {"num_layers": 0, "batch_size": 8192, "lr": 2e-3, "init_std": 0.01, "l2": 0.1, "patience": 3},
+}
+"""Settings left at None take these values by the plan's regime (:func:`resolve`)."""
+
+
+def resolve(config: TrainConfig, regime: Regime) -> TrainConfig:
+    """``config`` with every None setting of :data:`AUTO` filled in for ``regime``."""
+    filled = {k: v for k, v in AUTO[regime].items() if getattr(config, k) is None}
+    resolved = copy_config(config, **filled) if filled else config
+    if resolved.sampling == "neighbor" and len(resolved.num_neighbors) != resolved.num_layers:
+        raise ValueError(f"num_neighbors has {len(resolved.num_neighbors)} hops but the {regime} regime uses "
+                         f"{resolved.num_layers} layers; give one per layer or set num_layers")
+    return resolved
 
 
 # ---------------------------------------------------------------------------------------------- identification
@@ -146,6 +170,7 @@ class Plan:
     graph_edges: str
     identification: Identification
     note: str
+    regime: Regime = "ranking"
 
 
 def make_plan(config: TrainConfig, split: Split, meta: DatasetMeta) -> Plan:
@@ -157,7 +182,7 @@ def make_plan(config: TrainConfig, split: Split, meta: DatasetMeta) -> Plan:
     labelled = has_labelled_exposure(split.train)
     organic = ident.identifiable and bool((~split.train["exposed"].fillna(False).astype(bool) & split.train["positive"]).any())
     ranking = split.kind == "per_user"
-    l2 = config.l2
+    l2 = 0.0  # set below, once the regime is known
     if config.variant == "t_learner" and not (organic and labelled):
         raise ValueError(f"variant 't_learner' needs labelled exposed rows and unexposed outcomes; {meta.name} lacks them")
     if config.variant == "naive" or not labelled:
@@ -184,6 +209,8 @@ def make_plan(config: TrainConfig, split: Split, meta: DatasetMeta) -> Plan:
             propensity_weight=config.propensity_weight, unexposed_weight=config.unexposed_weight, l2=l2,
         )
         note = f"causal: {weighting} exposed-row loss, learned exposure" + (", f0 and targeted regularisation" if organic else "")
+    regime: Regime = "ranking" if objective.kind == "bpr" else ("uplift" if objective.unexposed else "debias")
+    objective = replace(objective, l2=config.l2 if config.l2 is not None else float(AUTO[regime]["l2"]))
     encoders = tuple(dict.fromkeys(heads.values()))
     if config.monitor is not None:
         monitor = config.monitor
@@ -196,8 +223,8 @@ def make_plan(config: TrainConfig, split: Split, meta: DatasetMeta) -> Plan:
     mode = "min" if monitor.endswith("loss") else "max"
     edges = config.graph_edges
     if edges == "auto":
-        edges = "all" if objective.kind == "causal" else "positives"
-    return Plan(objective, heads, encoders, monitor, mode, edges, ident, note)
+        edges = "positives"
+    return Plan(objective, heads, encoders, monitor, mode, edges, ident, note, regime)
 
 
 # ---------------------------------------------------------------------------------------------- trained model
@@ -246,7 +273,9 @@ class TrainedModel:
 
     def summary(self) -> dict[str, float | str | bool]:
         """Training facts for the run summary (prefix-free; the caller namespaces them)."""
+        settings = {f"model/{k}": getattr(self.config, k) for k in AUTO[self.plan.regime]}
         return {"model/name": self.name, "model/objective": self.plan.note, "model/monitor": self.plan.monitor,
+                "model/regime": self.plan.regime, **settings,
                 **{f"train/{k}": v for k, v in self.history.items()}}
 
     def _require_uplift(self) -> None:
@@ -263,6 +292,7 @@ class Built:
     train_loader: object
     val_loader: object
     plan: Plan
+    config: TrainConfig
 
 
 def build(split: Split, meta: DatasetMeta, config: TrainConfig, features=None) -> Built:
@@ -273,6 +303,7 @@ def build(split: Split, meta: DatasetMeta, config: TrainConfig, features=None) -
     from tasks import train_data as td
 
     plan = make_plan(config, split, meta)
+    config = resolve(config, plan.regime)
     obj = plan.objective
     slots = plan.objective.kind == "causal" and config.variant != "naive"
     train = td.interaction_data(split.train, split, meta, td.retention(split, "train"), slots=slots)
@@ -319,7 +350,7 @@ def build(split: Split, meta: DatasetMeta, config: TrainConfig, features=None) -
                                                config.num_neighbors), graph)
         batches = EpochBatches(n_rows, config.batch_size, make, config.run_seed, local)
     val_batches = fixed_batches(n_val, config.batch_size, make_val, config.run_seed + 1) if n_val else []
-    return Built(module, loader(batches), loader(val_batches) if val_batches else None, plan)
+    return Built(module, loader(batches), loader(val_batches) if val_batches else None, plan, config)
 
 
 def _head_bias(data, objective, logit, log_intensity) -> dict[str, float]:
@@ -349,7 +380,7 @@ def train_model(split: Split, meta: DatasetMeta, config: TrainConfig, features=N
     with _threads(config.run_threads):
         L.seed_everything(config.run_seed, workers=False, verbose=False)
         built = build(split, meta, config, features)
-        plan = built.plan
+        plan, config = built.plan, built.config
         best = BestWeights(plan.monitor, plan.mode)
         timer = EpochTimer()
         callbacks = [timer, best]
