@@ -42,9 +42,16 @@ def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) 
         assert f"baseline/{name}/causal/cp_at_10" in summary and f"baseline/{name}/policy/true_value" in summary
     assert summary["causal/cp_at_10_oracle"] >= summary["causal/cp_at_10"]
     assert 0 < summary["truth/logging_policy/value"] < 1
-    assert summary["model/name"] in ("random", "popularity", "logging", "content")
+    assert summary["model/name"] in ("random", "popularity", "logging", "content", "gnn_causal", "gnn_causal_uplift",
+                                     "gnn_naive", "gnn_t_learner", "gnn_t_learner_uplift")
     assert summary["validation/passed"] is True and summary["causal/identifiable"] is True
-    assert all(summary[f"stage/{s}/seconds"] > 0 for s in ("load", "validate", "split", "features", "baselines", "evaluate", "contrast"))
+    stage_names = {"load", "validate", "split", "features", "baselines", "train", "evaluate", "contrast"}
+    assert all(summary[f"stage/{s}/seconds"] > 0 for s in stage_names)
+    # the causal GNN: identifiable here, its uplift in the harness and against the truth, an effect map
+    assert "baseline/gnn_causal_uplift/causal/cp_at_10" in summary and "baseline/gnn_naive/causal/cp_at_10" in summary
+    assert summary["causal/pehe"] > 0 and 0 <= summary["propensity/mae"] < 1
+    assert (tmp_path / "run" / "model" / "causal_effect_map.png").is_file()
+    assert (tmp_path / "run" / "model" / "checkpoints" / "gnn_causal" / "best.ckpt").is_file()
     # MLflow: one parent run with the config as params and a nested run per stage
     client, runs = mlflow_runs(tmp_path, "recause/synthetic")
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -54,7 +61,9 @@ def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) 
     assert len(parent.data.tags["recause.data_hash"]) == 64 and parent.data.tags["prefect.flow_run_id"]
     assert np.isclose(parent.data.metrics["ranking/recall_at_20"], summary["ranking/recall_at_20"])
     stages = {r.data.tags["recause.stage"] for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
-    assert stages == {"load", "validate", "split", "features", "baselines", "evaluate", "contrast"}
+    assert stages == stage_names
+    [train_run] = [r for r in runs if r.data.tags.get("recause.stage") == "train"]
+    assert "gnn_causal-train/loss" in train_run.data.metrics  # Lightning's logger wrote into the stage's run
     assert "interventions/random/lift" in summary and summary["contrast/control"] == "logging policy"
     assert summary["interventions/random/ci_low"] <= summary["interventions/random/lift"] <= summary["interventions/random/ci_high"]
     assert summary["features/has_text"] is True and summary["features/backend"] == "onnx"
