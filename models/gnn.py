@@ -33,6 +33,7 @@ propagation weights rescaled so that a layer is an unbiased estimate of the full
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -212,7 +213,7 @@ class NodeInput(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------- encoders
-class GraphEncoder(nn.Module):
+class GraphEncoder(nn.Module, ABC):
     r"""Base encoder: initial states, ``num_layers`` layers from :meth:`init_conv`, mean over layers.
 
     Subclasses override :meth:`init_conv` (and, for non-linear layers, :attr:`activation`).
@@ -238,9 +239,9 @@ class GraphEncoder(nn.Module):
         self.input = NodeInput(n_users, n_items, dim, text, init_std)
         self.convs = nn.ModuleList([self.init_conv(dim) for _ in range(num_layers)])
 
+    @abstractmethod
     def init_conv(self, dim: int) -> nn.Module:
         """The hook: one layer, called as ``conv(x, graph)`` -> (n, dim)."""
-        raise NotImplementedError
 
     def reset_parameters(self) -> None:
         self.input.reset_parameters()

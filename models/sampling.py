@@ -44,7 +44,7 @@ def _sampler_class():
             if isinstance(seed, dict) or _compiled_sampler_available():
                 return super()._sample(seed, seed_time, **kwargs)
             if seed_time is not None or self.disjoint or self.subgraph_type != SubgraphType.directional:
-                raise NotImplementedError(
+                raise ValueError(
                     "the pure-torch sampler supports homogeneous, non-temporal, non-disjoint, directional "
                     "sampling; install pyg-lib for the other modes"
                 )
