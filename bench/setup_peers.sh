@@ -2,10 +2,17 @@
 # Peer libraries for the side-by-side benchmarks, each in its own gitignored venv at the repo root.
 #
 #   bash bench/setup_peers.sh obp      # Open Bandit Pipeline 0.5.7 in .venv-obp (bench/vs_obp.py)
+#   bash bench/setup_peers.sh recbole  # RecBole 1.2.1 in .venv-recbole (bench/vs_recbole.py)
+#   bash bench/setup_peers.sh          # all of them
 #
+# torch goes in FIRST, from the local CPU build, so pip never pulls a CUDA build.
 # obp 0.5.7 declares an old Python and old pins; it is installed with --no-deps beside the packages
-# it imports. torch goes in FIRST, from the local CPU build, so pip never pulls a CUDA build.
-# obp needs pandas < 3.
+# it imports. obp needs pandas < 3.
+# RecBole 1.2.1 is installed with --no-deps too: it pins ray <= 2.6.3, which only its quick_start and
+# hyper-parameter search import (the bench builds the pipeline from config/data/model/trainer), so
+# only what those modules import goes in, with the pins its code still needs: numpy 1.26 (np.float
+# and friends), pandas < 2.3, scipy 1.11, setuptools < 81 (keeps pkg_resources for older tensorboards).
+# Run it with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1: it reloads its own checkpoints with torch.load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -24,7 +31,24 @@ setup_obp() {
     $venv/bin/python -c "import obp, torch; print('obp', obp.__version__, 'torch', torch.__version__)"
 }
 
+setup_recbole() {
+    local venv=.venv-recbole
+    if [[ -x $venv/bin/python ]] && $venv/bin/python -c "import recbole.trainer, recbole.data" 2>/dev/null; then
+        echo "recbole already in $venv"; return
+    fi
+    $PYTHON -m venv $venv
+    local pip="$venv/bin/python -m pip --disable-pip-version-check --quiet"
+    $pip install "torch==$TORCH_VERSION"
+    $pip install "setuptools<81" numpy==1.26.4 "pandas<2.3" scipy==1.11.4 scikit-learn tqdm pyyaml \
+        colorlog==4.7.2 colorama==0.4.4 tensorboard texttable tabulate thop psutil
+    $pip install --no-deps recbole==1.2.1
+    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 $venv/bin/python -c \
+        "import recbole, recbole.data, recbole.trainer, torch; print('recbole', recbole.__version__, 'torch', torch.__version__)"
+}
+
 case "${1:-all}" in
-    obp|all) setup_obp ;;
-    *) echo "unknown peer: $1 (known: obp)" >&2; exit 2 ;;
+    obp) setup_obp ;;
+    recbole) setup_recbole ;;
+    all) setup_obp; setup_recbole ;;
+    *) echo "unknown peer: $1 (known: obp, recbole)" >&2; exit 2 ;;
 esac
