@@ -18,14 +18,21 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TORCH_VERSION=${TORCH_VERSION:-2.13.0}
 
+# has VENV CODE: the venv exists and CODE runs in it
+has() { [[ -x $1/bin/python ]] && "$1/bin/python" -c "$2" 2>/dev/null; }
+
+# new_venv VENV: create it with the local CPU torch first (nothing pulls a CUDA build); prints its pip command
+new_venv() {
+    $PYTHON -m venv "$1"
+    local pip="$1/bin/python -m pip --disable-pip-version-check --quiet"
+    $pip install "torch==$TORCH_VERSION" >&2
+    echo "$pip"
+}
+
 setup_obp() {
     local venv=.venv-obp
-    if [[ -x $venv/bin/python ]] && $venv/bin/python -c "import obp" 2>/dev/null; then
-        echo "obp already in $venv"; return
-    fi
-    $PYTHON -m venv $venv
-    local pip="$venv/bin/python -m pip --disable-pip-version-check --quiet"
-    $pip install "torch==$TORCH_VERSION"
+    if has "$venv" "import obp"; then echo "obp already in $venv"; return; fi
+    local pip; pip=$(new_venv "$venv")
     $pip install numpy scipy scikit-learn "pandas<3" matplotlib seaborn tqdm pyyaml
     $pip install --no-deps --ignore-requires-python obp==0.5.7
     $venv/bin/python -c "import obp, torch; print('obp', obp.__version__, 'torch', torch.__version__)"
@@ -33,12 +40,8 @@ setup_obp() {
 
 setup_recbole() {
     local venv=.venv-recbole
-    if [[ -x $venv/bin/python ]] && $venv/bin/python -c "import recbole.trainer, recbole.data" 2>/dev/null; then
-        echo "recbole already in $venv"; return
-    fi
-    $PYTHON -m venv $venv
-    local pip="$venv/bin/python -m pip --disable-pip-version-check --quiet"
-    $pip install "torch==$TORCH_VERSION"
+    if has "$venv" "import recbole.trainer, recbole.data"; then echo "recbole already in $venv"; return; fi
+    local pip; pip=$(new_venv "$venv")
     $pip install "setuptools<81" numpy==1.26.4 "pandas<2.3" scipy==1.11.4 scikit-learn tqdm pyyaml \
         colorlog==4.7.2 colorama==0.4.4 tensorboard texttable tabulate thop psutil
     $pip install --no-deps recbole==1.2.1
