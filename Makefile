@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 TORCH_VERSION ?= 2.13.0
 
-# One torch thread is 5-8x faster than the default on 2-core machines (see TOOLCHAIN).
+# One torch thread is 5-8x faster than the default on 2-core machines (measured: README, "Threads").
 export OMP_NUM_THREADS ?= 1
 
 .PHONY: run test setup lock clean

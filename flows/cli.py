@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from flows.config import available_presets, build_config
+    from recause.flows.config import available_presets, build_config
 
     if args.command == "presets":
         print("\n".join(available_presets()))
@@ -62,15 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
         return EXIT_OK
 
-    from flows.runtime import prepare_environment
+    from recause.flows.runtime import prepare_environment
 
     prepare_environment(config.runtime.output_root, config.runtime.threads)
     return _run(config) if args.command == "run" else _validate(config)
 
 
 def _run(config) -> int:
-    from flows.pipeline import pipeline, run_folder
-    from tasks.datasets.schema import DatasetError
+    from recause.flows.config import run_folder
+    from recause.flows.pipeline import pipeline
+    from recause.tasks.data.schema import DatasetError
 
     folder = run_folder(config)
     config = config.model_copy(update={"runtime": config.runtime.model_copy(update={"output_dir": folder})})
@@ -93,10 +94,10 @@ def _run(config) -> int:
 
 
 def _validate(config) -> int:
-    from flows.pipeline import run_folder
-    from tasks.datasets import DatasetError, load_configured
-    from tasks.stages import write_validation
-    from validations.run import validate_dataset
+    from recause.flows.config import run_folder
+    from recause.tasks.data import DatasetError, load_configured
+    from recause.flows.artifacts import write_validation
+    from recause.validations.run import validate_dataset
 
     try:
         dataset = load_configured(config.data, config.world, config.runtime.seed)

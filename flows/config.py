@@ -11,34 +11,30 @@ description and bounds.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from models.world import WorldConfig
-from tasks.baselines import BaselinesConfig
-from tasks.contrastive import ContrastConfig
-from tasks.datasets import DataConfig
-from tasks.evaluate import EvaluationConfig
-from tasks.features import FeaturesConfig
-from tasks.split import SplitConfig
-from tasks.train import TrainConfig
-from validations.config import ValidationConfig
+from recause.models.world.scm import WorldConfig
+from recause.tasks.baselines import BaselinesConfig
+from recause.tasks.config import Section
+from recause.tasks.contrast.config import ContrastConfig
+from recause.tasks.data import DataConfig
+from recause.tasks.data.split import SplitConfig
+from recause.tasks.evaluate import EvaluationConfig
+from recause.tasks.features.config import FeaturesConfig
+from recause.tasks.train.config import TrainConfig
+from recause.validations.config import ValidationConfig
 
 PRESET_DIR = Path(__file__).parent / "presets"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
 class RuntimeConfig(Section):
-    seed: int = Field(0, ge=0, description="Seed of splits, baselines and (unless set) the world.")
+    seed: int = Field(0, ge=0, description="The run's one seed: the synthetic world, splits, baselines, training, bootstrap.")
     threads: int = Field(1, ge=1, le=256, description="torch intra-op threads; 1 is fastest on 2 cores.")
     output_root: Path = Field(
         PROJECT_ROOT / "outputs",
@@ -85,6 +81,15 @@ class PipelineConfig(Section):
     def flat(self) -> dict[str, str]:
         """``{"world.n_users": "3000", ...}``: the MLflow params of a run."""
         return {key: str(value) for key, value in flatten(self.model_dump(mode="json")).items()}
+
+
+def run_folder(config: PipelineConfig, now: datetime | None = None) -> Path:
+    """This run's folder: ``runtime.output_dir`` or ``<output_root>/runs/<UTC time>-<dataset>-<preset>``."""
+    if config.runtime.output_dir is not None:
+        return Path(config.runtime.output_dir).resolve()
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    dataset = config.data.dataset.replace("dir:", "dir-").replace("/", "_")
+    return Path(config.runtime.output_root).resolve() / "runs" / f"{stamp}-{dataset}-{config.preset}"
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,37 +1,37 @@
 """The Recause pipeline: one Prefect flow run = one MLflow parent run with a nested run per stage.
 
-Stages: ``load → validate → split → features → baselines → train → evaluate → contrast``. Each stage is a Prefect task over a
-pure function (:mod:`tasks.stages`); this module wires them, tracks them and writes the summary.
-The causal GNN (``train``) adds its policies (debiased relevance, uplift, the naive and
-T-learner references) to the baselines, so one harness scores them all.
+Stages: ``load → validate → split → features → baselines → train → evaluate → contrast``. Each
+stage is a thin Prefect task (:mod:`recause.flows.stages`) over a pure function; this module only
+wires them: it runs each task inside its stage's MLflow run, logs what the task returns
+(:class:`~recause.flows.stages.StageResult`), and writes the summary. The causal GNN (``train``)
+adds its policies (debiased relevance, uplift, the naive and T-learner references) beside the
+baselines, so one harness scores them all.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
-from flows.config import PROJECT_ROOT, PipelineConfig
-from flows.provenance import data_hash, git_commit, package_versions
-from mlflow_config.tracking import RunTracker, artifact_location, experiment_name, tracking_uri
-from tasks.stages import (
-    baselines_task,
-    contrast_task,
-    evaluate_task,
-    features_task,
-    load_task,
-    split_task,
-    train_task,
-    validate_task,
-    write_summary,
-)
+from recause.flows.artifacts import write_summary
+from recause.flows.config import PROJECT_ROOT, PipelineConfig, run_folder
+from recause.flows.provenance import data_hash, git_commit, package_versions
+from recause.flows.stages import StageResult
+from recause.flows.stages.baselines import baselines_task
+from recause.flows.stages.contrast import contrast_task
+from recause.flows.stages.evaluate import evaluate_task
+from recause.flows.stages.features import features_task
+from recause.flows.stages.load import load_task
+from recause.flows.stages.split import split_task
+from recause.flows.stages.train import train_task
+from recause.flows.stages.validate import validate_task
+from recause.mlflow_config.tracking import RunTracker, artifact_location, experiment_name, tracking_uri
+from recause.tasks.evaluate import PolicySet
 
 KEY_METRICS = (
     "model/name",
@@ -49,15 +49,6 @@ KEY_METRICS = (
     "policy/true_value",
     "policy/true_incremental_value",
 )
-
-
-def run_folder(config: PipelineConfig, now: datetime | None = None) -> Path:
-    """This run's folder: ``runtime.output_dir`` or ``<output_root>/runs/<UTC time>-<dataset>-<preset>``."""
-    if config.runtime.output_dir is not None:
-        return Path(config.runtime.output_dir).resolve()
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
-    dataset = config.data.dataset.replace("dir:", "dir-").replace("/", "_")
-    return Path(config.runtime.output_root).resolve() / "runs" / f"{stamp}-{dataset}-{config.preset}"
 
 
 def make_tracker(config: PipelineConfig) -> RunTracker:
@@ -107,99 +98,68 @@ def pipeline(config: PipelineConfig) -> dict[str, Any]:
     return Completed(message=f"summary written to {path}", data=summary)
 
 
+STAGE_RUN = object()
+"""Stands for the stage's own MLflow run address (:class:`~recause.mlflow_config.tracking.RunTarget`) in a task's arguments."""
+
+
+class _Stages:
+    """Runs each stage task inside its stage's MLflow run and records what it returns."""
+
+    def __init__(self, tracker: RunTracker, folder: Path, logger) -> None:
+        self.tracker, self.folder, self.logger = tracker, folder, logger
+        self.summary: dict[str, Any] = {}
+
+    def run(self, name: str, task: Callable[..., StageResult], *args: Any, **kwargs: Any) -> Any:
+        """``task(*args, **kwargs)`` in the stage run ``name`` (a keyword argument given as
+        :data:`STAGE_RUN` receives that run's address); its metrics, string tags, files and notes
+        recorded; returns its value."""
+        with self.tracker.stage(name) as stage:
+            kwargs = {k: stage.target() if v is STAGE_RUN else v for k, v in kwargs.items()}
+            result = task(*args, **kwargs)
+            stage.log_metrics(result.metrics)
+            stage.set_tags({k: v for k, v in result.metrics.items() if isinstance(v, str)})
+            for path in result.files:
+                stage.log_artifact(path, _artifact_folder(path, self.folder))
+        for note in result.notes:
+            self.logger.info(note)
+        self.summary |= result.metrics
+        return result.value
+
+
+def _artifact_folder(path: Path, run_folder: Path) -> str:
+    """A written path's folder relative to the run folder (a folder is logged under its own name)."""
+    relative = Path(path).resolve().relative_to(run_folder.resolve())
+    return (relative if Path(path).is_dir() else relative.parent).as_posix()
+
+
 def _run_stages(config: PipelineConfig, tracker: RunTracker, folder: Path, logger) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    with tracker.stage("load") as stage:
-        dataset = load_task(config.data, config.world, config.runtime.seed)
-        out |= dataset.summary()
-        stage.log_metrics(out)
-        for note in dataset.meta.notes:
-            logger.info("%s: %s", dataset.meta.name, note)
-
-    with tracker.stage("validate") as stage:
-        outcome, files = validate_task(dataset, config.validation, folder / "validation")
-        metrics = outcome.report.metrics()
-        stage.log_metrics(metrics)
-        stage.log_artifact(files.folder, "validation")
-        out |= metrics
-        out["validation/report"] = outcome.console
-        logger.info(outcome.console)
-    if not outcome.report.passed:
-        return out
-    dataset = outcome.dataset
+    seed, threads = config.runtime.seed, config.runtime.threads
+    stages = _Stages(tracker, folder, logger)
+    loaded = stages.run("load", load_task, config.data, config.world, seed)
+    dataset = stages.run("validate", validate_task, loaded, config.validation, folder / "validation")
+    if dataset is None:
+        return stages.summary
     tracker.set_tags({"recause.data_hash": data_hash(dataset)})
-
-    with tracker.stage("split") as stage:
-        split = split_task(dataset, config.split, config.runtime.seed)
-        out |= split.sizes()
-        stage.log_metrics(split.sizes())
-
+    split = stages.run("split", split_task, dataset, config.split, seed)
     features = None
     if config.features.enabled:
-        with tracker.stage("features") as stage:
-            run = features_task(
-                split, dataset, config.features, config.runtime.threads, config.runtime.cache_folder(),
-                folder / "features", config.runtime.seed,
-            )
-            features = run.features
-            stage.log_metrics(run.metrics)
-            stage.set_tags({k: v for k, v in run.metrics.items() if isinstance(v, str)})
-            for path in run.files:
-                stage.log_artifact(path, "features")
-            out |= run.metrics
-            if features is None:
-                logger.info("%s has no item text: the text-feature stage has nothing to embed; continuing without text features", dataset.meta.name)
-
-    with tracker.stage("baselines") as stage:
-        baselines = baselines_task(split, dataset, config.baselines, config.runtime.seed, features)
-        stage.set_tags({f"skipped.{k}": v for k, v in baselines.skipped.items()})
-        for name, reason in baselines.skipped.items():
-            logger.info("baseline %s skipped: %s", name, reason)
-
+        features = stages.run("features", features_task, split, dataset, config.features, threads,
+                              config.runtime.cache_folder(), folder / "features", seed)
+    baselines = stages.run("baselines", baselines_task, split, dataset, config.baselines, seed, features)
     if config.gnn.enabled:
-        with tracker.stage("train") as stage:
-            run = train_task(split, dataset, config.gnn, features, config.runtime.threads, config.runtime.seed,
-                             folder / "model", stage, logger)
-            stage.log_metrics(run.metrics)
-            stage.set_tags({k: v for k, v in run.metrics.items() if isinstance(v, str)})
-            for path in run.files:
-                stage.log_artifact(path, "model")
-            out |= run.metrics
-            baselines = replace(baselines, policies={**baselines.policies, **run.models.policies()},
-                                skipped={**baselines.skipped, **run.models.skipped})
+        models = stages.run("train", train_task, split, dataset, config.gnn, features, seed, threads, folder / "model",
+                            target=STAGE_RUN)
+        gnn = models.policy_set()
     else:
-        out["gnn/skipped"] = "gnn.enabled is false"
         reason = "the causal GNN was not trained (gnn.enabled is false)"
-        baselines = replace(baselines, skipped={**baselines.skipped, "gnn_causal": reason, "gnn_causal_uplift": reason})
+        gnn = PolicySet("gnn", {}, {"gnn_causal": reason, "gnn_causal_uplift": reason})
+        stages.summary["gnn/skipped"] = "gnn.enabled is false"
         logger.info("causal GNN not trained: gnn.enabled is false")
-
-    with tracker.stage("evaluate") as stage:
-        evaluation, table = evaluate_task(baselines, split, config.evaluation, dataset, folder / "evaluation")
-        metrics = evaluation.summary(dataset.meta, config.evaluation)
-        stage.log_metrics(metrics)
-        stage.log_artifact(table, "evaluation")
-        out |= metrics
-
+    policy_sets = [baselines, gnn]
+    stages.run("evaluate", evaluate_task, policy_sets, split, config.evaluation, dataset, folder / "evaluation")
     if config.contrast.enabled:
-        with tracker.stage("contrast") as stage:
-            run = contrast_task(
-                split, dataset, baselines, features, config.contrast, config.data.root,
-                config.data.open_bandit_campaign, folder / "interventions", config.runtime.seed,
-            )
-            if run.result is None:
-                out["contrast/skipped"] = run.reason
-                stage.set_tags({"skipped": run.reason})
-                logger.info("contrastive evaluation skipped: %s", run.reason)
-            else:
-                stage.log_metrics(run.result.metrics)
-                stage.set_tags({k: v for k, v in run.result.metrics.items() if isinstance(v, str)})
-                for path in run.files:
-                    stage.log_artifact(path, "interventions")
-                out |= run.result.metrics
-                out["interventions/verdicts"] = "\n".join(run.result.verdicts)
-                for line in run.result.verdicts:
-                    logger.info(line)
-    return out
+        stages.run("contrast", contrast_task, split, dataset, policy_sets, features, config.contrast, folder / "contrast", seed)
+    return stages.summary
 
 
 def _publish(summary: dict[str, Any], path: Path, tracker: RunTracker) -> None:

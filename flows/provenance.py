@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.datasets.schema import PROVENANCE, TABLES, Dataset
+from recause.tasks.data.schema import PROVENANCE, TABLES, Dataset
 
 PACKAGES = ("recause", "torch", "numpy", "pandas", "prefect", "mlflow", "great_expectations", "pydantic")
 

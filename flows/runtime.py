@@ -10,7 +10,7 @@ import os
 from collections.abc import MutableMapping
 from pathlib import Path
 
-# Offline and quiet: no telemetry, no hub look-ups, no update checks (see TOOLCHAIN).
+# Offline and quiet: no telemetry, no hub look-ups, no update checks.
 QUIET_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "60",

@@ -3,7 +3,7 @@
 One home for tracking locations: :func:`tracking_uri` and :func:`artifact_location`. The default
 store is SQLite at ``<output_root>/mlflow.db`` with artifacts in ``<output_root>/mlartifacts`` —
 absolute paths, so the working directory does not matter. A configured URI (``tracking.tracking_uri``
-or ``MLFLOW_TRACKING_URI``, resolved by :mod:`flows.config`) wins, e.g. ``http://127.0.0.1:5000``.
+or ``MLFLOW_TRACKING_URI``, resolved by :mod:`recause.flows.config`) wins, e.g. ``http://127.0.0.1:5000``.
 
 Every pipeline run is one parent MLflow run with a nested run per stage
 (:meth:`RunTracker.stage`); runs are addressed by id through :class:`mlflow.MlflowClient`, so no
@@ -71,27 +71,38 @@ class StageRun:
     def log_metrics(self, values: Mapping[str, Any], step: int | None = None) -> None:
         numeric = metric_values(values)
         self.metrics.update(numeric)
-        self.tracker._log_metrics(self.run_id, numeric, step)
+        self.tracker.log_metrics_to(self.run_id, numeric, step)
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
-        self.tracker._log_artifact(self.run_id, path, folder)
+        self.tracker.log_artifact_to(self.run_id, path, folder)
 
     def log_text(self, text: str, name: str) -> None:
-        self.tracker._log_text(self.run_id, text, name)
+        self.tracker.log_text_to(self.run_id, text, name)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self.tracker._set_tags(self.run_id, tags)
+        self.tracker.set_tags_on(self.run_id, tags)
 
-    def lightning_logger(self, prefix: str = ""):
-        """A Lightning ``MLFlowLogger`` writing into this stage's nested run (metric names
-        ``<prefix>-train/loss`` ...), or None when tracking is off."""
+    def target(self) -> RunTarget | None:
+        """Where this stage's run lives, as plain values a task on any worker can log into (None when tracking is off)."""
         if self.run_id is None:
             return None
-        return _StageLogger(experiment_name=self.tracker.experiment, tracking_uri=self.tracker.uri,
-                            run_id=self.run_id, prefix=prefix)
+        return RunTarget(self.tracker.uri, self.tracker.experiment, self.run_id)
 
 
-def _stage_logger_class():
+@dataclass(frozen=True)
+class RunTarget:
+    """An MLflow run by address: tracking URI, experiment name and run id (serialisable)."""
+
+    tracking_uri: str
+    experiment: str
+    run_id: str
+
+
+def lightning_logger(target: RunTarget | None, prefix: str = ""):
+    """A Lightning ``MLFlowLogger`` writing into ``target``'s run (metric names ``<prefix>-train/loss``,
+    ...) and leaving it open for the tracker to end; None when ``target`` is None."""
+    if target is None:
+        return None
     from lightning.pytorch.loggers import MLFlowLogger
 
     class StageLogger(MLFlowLogger):
@@ -100,11 +111,7 @@ def _stage_logger_class():
         def finalize(self, status: str = "success") -> None:
             return None
 
-    return StageLogger
-
-
-def _StageLogger(**kwargs):  # noqa: N802 - a lazy class: lightning is imported only by stages that train
-    return _stage_logger_class()(**kwargs)
+    return StageLogger(experiment_name=target.experiment, tracking_uri=target.tracking_uri, run_id=target.run_id, prefix=prefix)
 
 
 class RunTracker:
@@ -160,18 +167,18 @@ class RunTracker:
             self.stage_seconds[name] = time.perf_counter() - start
             seconds = {f"stage/{name}/seconds": self.stage_seconds[name]}
             stage.log_metrics(seconds)
-            self._log_metrics(self.run_id, seconds, None)
+            self.log_metrics_to(self.run_id, seconds, None)
             if self.enabled:
                 self._client.set_terminated(run_id, status=status)
 
     def log_summary(self, summary: Mapping[str, Any]) -> None:
         """Numbers of the summary as parent metrics, strings as ``summary.*`` tags, and the JSON."""
-        self._log_metrics(self.run_id, metric_values(summary), None)
-        self._set_tags(self.run_id, {f"summary.{k}": v for k, v in summary.items() if isinstance(v, str)})
-        self._log_text(self.run_id, json.dumps(summary, indent=2, default=str), "summary.json")
+        self.log_metrics_to(self.run_id, metric_values(summary), None)
+        self.set_tags_on(self.run_id, {f"summary.{k}": v for k, v in summary.items() if isinstance(v, str)})
+        self.log_text_to(self.run_id, json.dumps(summary, indent=2, default=str), "summary.json")
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self._set_tags(self.run_id, tags)
+        self.set_tags_on(self.run_id, tags)
 
     def finish(self, status: str = "FINISHED") -> None:
         if self.enabled and self.run_id is not None:
@@ -183,8 +190,8 @@ class RunTracker:
             return None
         return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
 
-    # -------------------------------------------------------------- client calls, no-ops when disabled
-    def _log_metrics(self, run_id: str | None, values: Mapping[str, float], step: int | None) -> None:
+    # -------------------------------------------------------------- by run id; no-ops when disabled (StageRun calls these)
+    def log_metrics_to(self, run_id: str | None, values: Mapping[str, float], step: int | None) -> None:
         if not self.enabled or run_id is None or not values:
             return
         from mlflow.entities import Metric
@@ -194,7 +201,7 @@ class RunTracker:
         for i in range(0, len(batch), 500):
             self._client.log_batch(run_id, metrics=batch[i : i + 500])
 
-    def _log_artifact(self, run_id: str | None, path: Path, folder: str | None) -> None:
+    def log_artifact_to(self, run_id: str | None, path: Path, folder: str | None) -> None:
         if not self.enabled or run_id is None:
             return
         if Path(path).is_dir():
@@ -202,7 +209,7 @@ class RunTracker:
         else:
             self._client.log_artifact(run_id, str(path), folder)
 
-    def _log_text(self, run_id: str | None, text: str, name: str) -> None:
+    def log_text_to(self, run_id: str | None, text: str, name: str) -> None:
         if not self.enabled or run_id is None:
             return
         with tempfile.TemporaryDirectory() as tmp:
@@ -210,7 +217,7 @@ class RunTracker:
             target.write_text(text)
             self._client.log_artifact(run_id, str(target))
 
-    def _set_tags(self, run_id: str | None, tags: Mapping[str, Any]) -> None:
+    def set_tags_on(self, run_id: str | None, tags: Mapping[str, Any]) -> None:
         if not self.enabled or run_id is None:
             return
         for key, value in tags.items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.metrics import auc
+from recause.models.metrics import auc
 
 
 def two_sample_auc(

@@ -8,23 +8,24 @@ logging policy needs known logging scores; the oracles need the synthetic world'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from models.policies import FunctionPolicy, Policy, PopularityPolicy, RandomPolicy
-from tasks.datasets.schema import Dataset
-from tasks.features import TextFeatures
-from tasks.split import Split
+from recause.models.policies.scores import FunctionPolicy, Policy, PopularityPolicy, RandomPolicy
+from recause.tasks.config import Section
+from recause.tasks.data.schema import Dataset
+from recause.tasks.data.split import Split
+from recause.tasks.evaluate import PolicySet
+from recause.tasks.features.build import TextFeatures
 
 Baseline = Literal["random", "popularity", "logging", "content", "oracle_relevance", "oracle_uplift"]
 ORACLES = frozenset({"oracle_relevance", "oracle_uplift"})
 
 
-class BaselinesConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class BaselinesConfig(Section):
+    """Which reference policies the harness scores."""
 
     policies: list[Baseline] = Field(
         ["random", "popularity", "logging", "content", "oracle_relevance", "oracle_uplift"],
@@ -33,18 +34,10 @@ class BaselinesConfig(BaseModel):
     )
 
 
-@dataclass(frozen=True)
-class BaselineSet:
-    """The policies that could be built, and why the others could not."""
-
-    policies: dict[str, Policy]
-    skipped: dict[str, str] = field(default_factory=dict)
-
-
 def build_baselines(
     split: Split, dataset: Dataset, config: BaselinesConfig, seed: int, features: TextFeatures | None = None
-) -> BaselineSet:
-    """Build the requested baselines on ``split``'s index (training data only).
+) -> PolicySet:
+    """Build the requested baselines on ``split``'s index (training data only); prefix ``baseline``.
 
     ``content`` scores ⟨user vector, item vector⟩ from the text-feature stage.
     """
@@ -78,4 +71,4 @@ def build_baselines(
             world_items = item_ids.astype(np.int64)
             truth = world.p_outcome_if_exposed if name == "oracle_relevance" else world.uplift
             policies[name] = FunctionPolicy(name, lambda users, f=truth: f(world_users[users], world_items))
-    return BaselineSet(policies, skipped)
+    return PolicySet("baseline", policies, skipped, ORACLES & set(policies))

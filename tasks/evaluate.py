@@ -16,25 +16,40 @@ Policies are scored in blocks of ``user_batch`` users, so memory is ``user_batch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from models.metrics import RankingAccumulator, auc, causal_precision, grouped_ndcg, mask_seen, top_k_items
-from models.policies import Policy
-from models.world import SyntheticWorld
-from tasks.baselines import ORACLES, BaselineSet
-from tasks.datasets.schema import DatasetMeta
-from tasks.split import Split
+from recause.models.metrics import RankingAccumulator, auc, causal_precision, grouped_ndcg, mask_seen, top_k_items
+from recause.models.policies.scores import Policy
+from recause.models.world.scm import SyntheticWorld
+from recause.tasks.config import Section
+from recause.tasks.data.schema import DatasetMeta
+from recause.tasks.data.split import Split
 
 Part = Literal["val", "test"]
 
 
-class EvaluationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+@dataclass(frozen=True)
+class PolicySet:
+    """Policies one stage built for the harness, and why the others could not be built.
+
+    ``prefix`` namespaces their metrics in the summary (``baseline/popularity/...``,
+    ``gnn/gnn_causal/...``); ``oracles`` read the ground truth and are never selected as the model.
+    """
+
+    prefix: str
+    policies: dict[str, Policy]
+    skipped: dict[str, str] = field(default_factory=dict)
+    oracles: frozenset[str] = frozenset()
+
+
+class EvaluationConfig(Section):
+    """Cut-offs and block size of the evaluation harness."""
 
     ks: list[int] = Field([10, 20], description="Cut-offs of the full-ranking metrics.")
     debias_k: int = Field(5, ge=1, description="Cut-off of NDCG on the randomized test split.")
@@ -153,15 +168,24 @@ class Evaluation:
     best: str | None
     skipped: dict[str, str]
     reference: dict[str, float] = field(default_factory=dict)
+    prefixes: dict[str, str] = field(default_factory=dict)
+
+    def table(self) -> pd.DataFrame:
+        """One row per (policy, part) with every metric: the stage's CSV."""
+        rows = [{"policy": name, "part": "test", **m} for name, m in self.test.items()]
+        rows += [{"policy": name, "part": "val", **m} for name, m in self.val.items()]
+        return pd.DataFrame(rows)
 
     def summary(self, meta: DatasetMeta, config: EvaluationConfig) -> dict[str, float | str | bool]:
-        """Flat summary: ``baseline/<name>/<metric>`` for all, plain names for the best non-oracle."""
+        """Flat summary: ``<prefix>/<name>/<metric>`` for every policy (``baseline/`` or ``gnn/``),
+        plain names for the best non-oracle on validation."""
         out: dict[str, float | str | bool] = {}
         for name, metrics in self.test.items():
-            out |= {f"baseline/{name}/{k}": v for k, v in metrics.items()}
-            out |= {f"baseline/{name}/val/{k}": v for k, v in self.val.get(name, {}).items() if k == self.selected_by}
+            prefix = self.prefixes.get(name, "baseline")
+            out |= {f"{prefix}/{name}/{k}": v for k, v in metrics.items()}
+            out |= {f"{prefix}/{name}/val/{k}": v for k, v in self.val.get(name, {}).items() if k == self.selected_by}
         for name, reason in self.skipped.items():
-            out[f"baseline/{name}/skipped"] = reason
+            out[f"{self.prefixes.get(name, 'baseline')}/{name}/skipped"] = reason
         if self.best is not None:
             out |= self.test[self.best]
             out["model/name"] = self.best
@@ -173,16 +197,25 @@ class Evaluation:
         return out | self.reference
 
 
-def evaluate_baselines(
-    baselines: BaselineSet, split: Split, config: EvaluationConfig, world: SyntheticWorld | None
+def evaluate_policies(
+    policy_sets: Sequence[PolicySet], split: Split, config: EvaluationConfig, world: SyntheticWorld | None
 ) -> Evaluation:
-    """Score every baseline on validation and test; pick the best non-oracle on validation."""
+    """Score every policy on validation and test; pick the best non-oracle on validation.
+
+    On the synthetic world the evaluation also carries the logging policy's exact value
+    (:func:`logging_policy_truth`) as a reference.
+    """
     metric = selection_metric(split, config)
-    test = {name: evaluate_policy(p, split, config, "test", world) for name, p in baselines.policies.items()}
-    val = {name: evaluate_policy(p, split, config, "val") for name, p in baselines.policies.items()}
-    candidates = {n: v[metric] for n, v in val.items() if n not in ORACLES and metric in v}
+    policies = {name: p for s in policy_sets for name, p in s.policies.items()}
+    oracles = frozenset().union(*(s.oracles for s in policy_sets))
+    test = {name: evaluate_policy(p, split, config, "test", world) for name, p in policies.items()}
+    val = {name: evaluate_policy(p, split, config, "val") for name, p in policies.items()}
+    candidates = {n: v[metric] for n, v in val.items() if n not in oracles and metric in v}
     best = max(candidates, key=candidates.__getitem__) if candidates else None
-    return Evaluation(test, val, metric, best, dict(baselines.skipped))
+    skipped = {name: reason for s in policy_sets for name, reason in s.skipped.items()}
+    prefixes = {name: s.prefix for s in policy_sets for name in [*s.policies, *s.skipped]}
+    reference = logging_policy_truth(world, split) if world is not None else {}
+    return Evaluation(test, val, metric, best, skipped, reference, prefixes)
 
 
 def _blocks(users: np.ndarray, size: int) -> list[np.ndarray]:

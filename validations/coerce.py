@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from validations.results import Failure
-from validations.suites import COLUMN_KINDS, ColumnKind
+from recause.validations.results import Failure
+from recause.validations.suites import COLUMN_KINDS, ColumnKind
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}

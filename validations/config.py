@@ -1,12 +1,14 @@
-"""Settings of the validation stage (composed into :class:`flows.config.PipelineConfig`)."""
+"""Settings of the validation stage (composed into :class:`recause.flows.config.PipelineConfig`)."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from recause.tasks.config import Section
 
 
-class ValidationConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+class ValidationConfig(Section):
+    """When a run stops on bad rows, minimum sizes, and whether to render Data Docs."""
 
     max_failed_fraction: float = Field(
         0.0,

@@ -2,7 +2,7 @@
 
 One :class:`GxSession` per dataset validation: an ephemeral (in-memory) data context with a
 pandas data source, one asset + suite + checkpoint per table. Results are converted into
-:class:`~validations.results.Failure` records that name rows by the frame's index labels.
+:class:`~recause.validations.results.Failure` records that name rows by the frame's index labels.
 The session keeps the context so :meth:`GxSession.build_data_docs` can render the HTML report.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from validations.results import Failure
-from validations.suites import TABLE_LEVEL, describe
+from recause.validations.results import Failure
+from recause.validations.suites import TABLE_LEVEL, describe
 
 
 class GxSession:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from tasks.datasets.schema import SOURCE_FILE, SOURCE_ROW
-from validations.results import Failure
+from recause.tasks.data.schema import SOURCE_FILE, SOURCE_ROW
+from recause.validations.results import Failure
 
 QUARANTINE_COLUMNS = ("table", "source_file", "source_row", "column", "check", "detail", "value", "record")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from validations.results import Failure, ValidationReport
+from recause.validations.results import Failure, ValidationReport
 
 MAX_LINES_SHOWN = 8
 

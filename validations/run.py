@@ -11,14 +11,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.datasets.schema import Dataset
-from validations.coerce import align_id_kinds, coerce_table
-from validations.config import ValidationConfig
-from validations.engine import GxSession
-from validations.quarantine import failed_rows, quarantine_frame
-from validations.report import console_report, report_document
-from validations.results import Failure, TableVerdict, ValidationReport
-from validations.suites import KEYS, suite_for
+from recause.tasks.data.schema import Dataset
+from recause.validations.coerce import align_id_kinds, coerce_table
+from recause.validations.config import ValidationConfig
+from recause.validations.engine import GxSession
+from recause.validations.quarantine import failed_rows, quarantine_frame
+from recause.validations.report import console_report, report_document
+from recause.validations.results import Failure, TableVerdict, ValidationReport
+from recause.validations.suites import KEYS, suite_for
 
 
 @dataclass(frozen=True)

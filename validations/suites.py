@@ -3,7 +3,7 @@
 The suites are declarative lists of Great Expectations 1.x expectations, built from the table's
 columns and the dataset's metadata (outcome kind, whether timestamps exist, the key columns)
 and, for interactions, the ids of the accepted items and users. Running them lives in
-:mod:`validations.engine`.
+:mod:`recause.validations.engine`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
 
-from tasks.datasets.schema import (
+from recause.tasks.data.schema import (
     INTERACTION_OPTIONAL,
     INTERACTION_REQUIRED,
     ITEM_OPTIONAL,

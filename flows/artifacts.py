@@ -1,0 +1,157 @@
+"""Artifact writers: every file a run leaves in its folder — reports, tables and plots.
+
+The stage tasks (:mod:`recause.flows.stages`) call these after the pure stage functions; the flow
+logs the returned paths to the stage's MLflow run under the same relative folders. Matplotlib and
+scikit-learn are imported inside the writers that draw.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recause.tasks.contrast.result import ContrastResult
+from recause.tasks.data.split import Split
+from recause.tasks.evaluate import Evaluation
+from recause.tasks.features.build import TextFeatures
+from recause.validations.report import dumps
+from recause.validations.run import ValidationOutcome
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+@dataclass(frozen=True)
+class ValidationFiles:
+    """Where the validation stage wrote its console report, JSON report, quarantine and Data Docs."""
+
+    folder: Path
+    report_text: Path
+    report_json: Path
+    quarantine: Path
+    data_docs: Path | None
+
+    def paths(self) -> tuple[Path, ...]:
+        """Every written path (the Data Docs as one folder)."""
+        return tuple(p for p in (self.report_text, self.report_json, self.quarantine, self.data_docs) if p is not None)
+
+
+def write_validation(outcome: ValidationOutcome, folder: Path, data_docs: bool) -> ValidationFiles:
+    """The console report, the JSON report, the quarantine parquet and (optionally) Data Docs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text, doc, quarantine = folder / "report.txt", folder / "report.json", folder / "quarantine.parquet"
+    text.write_text(outcome.console + "\n")
+    doc.write_text(dumps(outcome.document))
+    outcome.quarantine.to_parquet(quarantine, index=False)
+    docs = outcome.session.build_data_docs(folder / "data_docs") if data_docs else None
+    return ValidationFiles(folder, text, doc, quarantine, docs)
+
+
+def write_features(features: TextFeatures, split: Split, folder: Path, samples: int = 50) -> list[Path]:
+    """Topic table, keyword samples and a 2-D map of item embeddings coloured by topic."""
+    from sklearn.decomposition import PCA
+
+    plt = _pyplot()
+
+    folder.mkdir(parents=True, exist_ok=True)
+    topics = folder / "topics.csv"
+    features.topics.to_csv(topics, index=False)
+    keywords = folder / "keywords.csv"
+    rows = [{"kind": "item", "id": split.items.ids[i], "topic": int(features.item_topics[i]), "keywords": ", ".join(features.item_keywords[i])} for i in range(min(samples, split.n_items))]
+    rows += [{"kind": "user", "id": split.users.ids[u], "topic": None, "keywords": ", ".join(features.user_keywords[u])} for u in range(min(samples, split.n_users))]
+    pd.DataFrame(rows).to_csv(keywords, index=False)
+    has = features.item_has_text
+    points = PCA(n_components=2, random_state=0).fit_transform(features.item_vectors[has])
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.scatter(points[:, 0], points[:, 1], c=features.item_topics[has], cmap="tab20", s=6, alpha=0.8)
+    for row in features.topics.itertuples():
+        centre = points[features.item_topics[has] == row.topic].mean(axis=0)
+        ax.annotate(row.label, centre, fontsize=7, ha="center")
+    ax.set_title("Item embeddings (PCA), coloured by topic")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    fig.tight_layout()
+    plot = folder / "item_embedding_map.png"
+    fig.savefig(plot, dpi=110)
+    plt.close(fig)
+    return [topics, keywords, plot]
+
+
+def write_effect_map(frame: pd.DataFrame, folder: Path, title: str = "Mean uplift τ̂ per user segment × item topic") -> list[Path]:
+    """``causal_effect_map.csv`` and ``causal_effect_map.png`` (diverging colours centred on 0) in ``folder``."""
+    plt = _pyplot()
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    csv, png = folder / "causal_effect_map.csv", folder / "causal_effect_map.png"
+    frame.to_csv(csv)
+    values = frame.to_numpy(dtype=np.float64)
+    bound = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * frame.shape[1] + 2.5), max(2.5, 0.5 * frame.shape[0] + 1.5)))
+    image = ax.imshow(values, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
+    ax.set_xticks(range(frame.shape[1]), [str(c) for c in frame.columns], rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(frame.shape[0]), [str(i) for i in frame.index])
+    ax.set_xlabel(str(frame.columns.name or "topic"))
+    ax.set_ylabel(str(frame.index.name or "segment"))
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, label="mean τ̂ (effect of recommending)")
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    return [csv, png]
+
+
+def write_evaluation(evaluation: Evaluation, folder: Path) -> Path:
+    """``baselines.csv``: every policy's metrics on test and validation, one row per (policy, part)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = folder / "baselines.csv"
+    evaluation.table().to_csv(table, index=False)
+    return table
+
+
+def write_contrast(result: ContrastResult, folder: Path, outcome: str) -> list[Path]:
+    """interventions.csv / .html and a forest plot of the lifts with their CIs."""
+    plt = _pyplot()
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = result.table
+    csv, html, plot = folder / "interventions.csv", folder / "interventions.html", folder / "interventions_forest.png"
+    table.to_csv(csv, index=False)
+    html.write_text(
+        "<html><head><meta charset='utf-8'><title>Interventions</title></head><body>"
+        f"<h1>Interventions against the control</h1><ul>{''.join(f'<li>{v}</li>' for v in result.verdicts)}</ul>"
+        + table.to_html(index=False, float_format=lambda x: f"{x:.5g}") + "</body></html>"
+    )
+    rows = table[table["policy"] != "control"].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(rows) + 1.5))
+    y = np.arange(len(rows))[::-1]
+    ax.errorbar(rows["lift"] * 100, y, xerr=[(rows["lift"] - rows["lift_low"]) * 100, (rows["lift_high"] - rows["lift"]) * 100],
+                fmt="o", color="tab:blue", capsize=3, label="estimate, 95% CI")
+    if "true_lift" in rows:
+        ax.scatter(rows["true_lift"] * 100, y, marker="x", color="tab:red", zorder=3, label="true lift")
+    ax.axvline(0, color="grey", lw=1)
+    ax.set_yticks(y, rows["policy"])
+    ax.set_xlabel(f"lift in {outcome} over the control (%)")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(plot, dpi=110)
+    plt.close(fig)
+    return [csv, html, plot]
+
+
+def write_summary(summary: dict, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "summary.json"
+    path.write_text(json.dumps(summary, indent=2, default=str, sort_keys=True))
+    return path
+

@@ -1,0 +1,30 @@
+"""The ``contrast`` stage: interventions against the control on the logged rounds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from recause.flows.artifacts import write_contrast
+from recause.flows.stages import TASK_OPTIONS, StageResult
+from recause.tasks.contrast.config import ContrastConfig
+from recause.tasks.contrast.result import ContrastResult
+from recause.tasks.contrast.sources import outcome_label
+from recause.tasks.contrast.stage import run_contrast
+from recause.tasks.data import Dataset
+from recause.tasks.data.split import Split
+from recause.tasks.evaluate import PolicySet
+from recause.tasks.features.build import TextFeatures
+
+
+@task(name="contrast", **TASK_OPTIONS)
+def contrast_task(split: Split, dataset: Dataset, policy_sets: list[PolicySet], features: TextFeatures | None,
+                  config: ContrastConfig, folder: Path, seed: int) -> StageResult[ContrastResult]:
+    """The comparison (None, with the reason, when the data cannot support it); tables and a forest plot in ``folder``."""
+    result = run_contrast(split, dataset, policy_sets, features, config, seed)
+    if isinstance(result, str):
+        return StageResult(None, {"contrast/skipped": result}, notes=(f"contrastive evaluation skipped: {result}",))
+    metrics = result.metrics | {"interventions/verdicts": "\n".join(result.verdicts)}
+    files = write_contrast(result, folder, outcome_label(dataset.meta))
+    return StageResult(result, metrics, tuple(files), tuple(result.verdicts))

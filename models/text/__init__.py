@@ -1,0 +1,1 @@
+"""Text: sentence embeddings from a transformer encoder (encoder), keywords by maximal marginal relevance (keywords), topics (topics)."""

@@ -1,0 +1,16 @@
+"""The base every stage's configuration section derives from.
+
+A section is a pydantic model: typed fields with descriptions and bounds (the Prefect UI renders
+them as the run form), unknown keys are errors rather than silently ignored, and assignments are
+validated. :class:`recause.flows.config.PipelineConfig` composes one section per stage.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)

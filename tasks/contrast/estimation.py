@@ -1,0 +1,189 @@
+"""Off-policy estimates of every intervention on the logged rounds: rounds, reward model, compression.
+
+Rounds: on a per-user split, the held-out (validation and test) logged impressions with their
+propensities — no policy or reward model was fitted on them (control = the logging policy); on a
+randomized split (Coat, Open Bandit), the rows of the uniformly random policy (control = uniform,
+propensity 1/n_items per slot). Without logged propensities (MovieLens) there is nothing to weigh
+by: :func:`logged_rounds` says so.
+
+Memory: the estimators need, per round, only π(logged item), E_{a∼π}[q̂(x, a)] and q̂(x, logged item).
+Each policy is therefore compressed to two actions per round — the logged item and "any other",
+whose q̂ is the policy's mean q̂ over the rest — which gives *identical* DM/IPS/SNIPS/DR/SNDR/Switch/
+DR-OS estimates while storing (n_rounds × 2) instead of (n_rounds × n_items) per policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from recause.models.ope.comparison import Lift, compare_policies
+from recause.models.ope.estimators import (
+    DirectMethod,
+    DoublyRobust,
+    InverseProbabilityWeighting,
+    OffPolicyEstimator,
+    SelfNormalizedDoublyRobust,
+    SelfNormalizedInverseProbabilityWeighting,
+)
+from recause.models.ope.reward_models import CrossFitted, CrossFittedLogistic
+from recause.models.ope.tuning import DoublyRobustWithShrinkageTuning, SwitchDoublyRobustTuning
+from recause.models.world.scm import SyntheticWorld
+from recause.tasks.contrast.config import ContrastConfig
+from recause.tasks.contrast.interventions import SlotFree, SlotPolicy
+from recause.tasks.data.split import Split
+
+ESTIMATORS: dict[str, Callable[[], OffPolicyEstimator]] = {
+    "dm": DirectMethod,
+    "ipw": InverseProbabilityWeighting,
+    "snipw": SelfNormalizedInverseProbabilityWeighting,
+    "dr": DoublyRobust,
+    "sndr": SelfNormalizedDoublyRobust,
+    "switch-dr": SwitchDoublyRobustTuning,  # each with its own λ grid (the class defaults, as Open Bandit Pipeline's)
+    "dr-os": DoublyRobustWithShrinkageTuning,
+}
+"""The estimators by config name (:data:`recause.tasks.contrast.config.EstimatorName`)."""
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """Logged rounds the estimators weigh: integer user/item (split indices), 0-based slot, 0/1 reward."""
+
+    user: np.ndarray
+    item: np.ndarray
+    slot: np.ndarray
+    reward: np.ndarray
+    pscore: np.ndarray
+    n_slots: int
+    control: Literal["logging", "random"]
+
+
+def logged_rounds(split: Split, randomized_policy: str | None, max_rounds: int, seed: int) -> Rounds | str:
+    """The evaluation rounds, or the reason there are none."""
+    if split.kind == "randomized":
+        frame = pd.concat([split.val, split.test], ignore_index=True)
+        frame = frame[(frame["policy"] == randomized_policy).fillna(False).to_numpy(dtype=bool)]
+        pscore = np.full(len(frame), 1.0 / split.n_items)
+        control: Literal["logging", "random"] = "random"
+    else:
+        if "propensity" not in split.test.columns:
+            return "the log has no propensities (no exposure log): off-policy estimates need them"
+        held_out = pd.concat([split.val, split.test], ignore_index=True)  # never used to fit a policy
+        frame = held_out[held_out["exposed"].fillna(False).to_numpy(dtype=bool) & held_out["propensity"].notna()]
+        pscore = frame["propensity"].to_numpy(dtype=np.float64)
+        control = "logging"
+    if frame.empty:
+        return "no logged rounds with known propensities in the evaluation split"
+    slot = frame["position"].fillna(1).to_numpy(dtype=np.int64) - 1 if "position" in frame.columns else np.zeros(len(frame), np.int64)
+    keep = np.arange(len(frame))
+    if len(frame) > max_rounds:
+        keep = np.sort(np.random.default_rng([seed, 13]).choice(len(frame), size=max_rounds, replace=False))
+    return Rounds(
+        user=frame["user"].to_numpy()[keep], item=frame["item"].to_numpy()[keep], slot=slot[keep],
+        reward=frame["positive"].to_numpy(dtype=np.float64)[keep], pscore=pscore[keep],
+        n_slots=int(slot.max()) + 1, control=control,
+    )
+
+
+def reward_context(rounds: Rounds, n_users: int) -> sparse.csr_matrix:
+    """(n_rounds, n_users + n_slots) one-hot user and slot: the reward model's context."""
+    n = len(rounds.user)
+    rows = np.r_[np.arange(n), np.arange(n)]
+    cols = np.r_[rounds.user, n_users + rounds.slot]
+    return sparse.csr_matrix((np.ones(2 * n), (rows, cols)), shape=(n, n_users + rounds.n_slots))
+
+
+def fit_reward_model(rounds: Rounds, n_users: int, item_log_popularity: np.ndarray, folds: int, seed: int) -> tuple[CrossFitted, sparse.csr_matrix]:
+    """Cross-fitted logistic q̂(user, slot, item): one-hot user, slot and item plus the item's
+    standardised log popularity — observable features only. Returns the fit and the context."""
+    n_items = len(item_log_popularity)
+    z = (item_log_popularity - item_log_popularity.mean()) / (item_log_popularity.std() or 1.0)
+    action_context = np.c_[np.eye(n_items), z]
+    context = reward_context(rounds, n_users)
+    model = CrossFittedLogistic(n_actions=n_items, n_folds=folds, random_state=seed, C=1.0)
+    return model.fit_folds(context, rounds.item, rounds.reward, action_context=action_context), context
+
+
+@dataclass(frozen=True)
+class Compressed:
+    """One policy on the rounds in the two-action form, and (synthetic) its exact value per round."""
+
+    action_dist: np.ndarray  # (n, 2, 1): [π(logged item), 1 − π(logged item)]
+    q_hat: np.ndarray  # (n, 2, 1): [q̂(logged item), mean q̂ of the other items under π]
+    truth: np.ndarray | None  # (n,) Σ_a π(a) (p0 + κ_k τ) or None
+    caused: np.ndarray | None  # (n,) Σ_a π(a) κ_k τ: the part of the outcome the recommendation caused
+
+
+def compress(
+    policies: Mapping[str, SlotPolicy],
+    rounds: Rounds,
+    reward_model: CrossFitted,
+    context: sparse.csr_matrix,
+    world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None = None,
+    block_users: int = 256,
+) -> dict[str, Compressed]:
+    """Every policy's two-action form, by blocks of users: a slot-free policy (:class:`SlotFree`) and
+    the truth are evaluated once per user, q̂ once per round.
+
+    ``world``: (world, world ids of the split's users, world ids of its items) for exact values.
+    """
+    n = len(rounds.user)
+    parts = {name: {key: np.empty(n) for key in ("pi", "q_other", "truth", "caused")} for name in policies}
+    q_logged = np.empty(n)
+    order = np.argsort(rounds.user, kind="stable")
+    users_sorted = rounds.user[order]
+    unique = np.unique(users_sorted)
+    for start in range(0, len(unique), block_users):
+        block = unique[start : start + block_users]
+        lo, hi = np.searchsorted(users_sorted, [block[0], block[-1] + 1])
+        rows = order[lo:hi]
+        users, slots, items = rounds.user[rows], rounds.slot[rows], rounds.item[rows]
+        inverse = np.searchsorted(block, users)
+        at = np.arange(len(rows))
+        q = reward_model.predict(rows, context)[:, :, 0]  # (R, n_items)
+        q_logged[rows] = q[at, items]
+        if world is not None:
+            truth_world, world_users, world_items = world
+            p0, p1 = truth_world.potential_outcomes(world_users[block], world_items)  # (U, n_items)
+            kappa = truth_world.examination(rounds.n_slots)[slots]
+        for name, policy in policies.items():
+            per_user = policy.per_user(block) if isinstance(policy, SlotFree) else None
+            p = per_user[inverse] if per_user is not None else policy(users, slots)  # (R, n_items)
+            pi = p[at, items]
+            rest = 1.0 - pi
+            expected = np.einsum("ri,ri->r", p, q)
+            parts[name]["pi"][rows] = pi
+            parts[name]["q_other"][rows] = np.where(rest > 1e-12, (expected - pi * q_logged[rows]) / np.where(rest > 1e-12, rest, 1.0), 0.0)
+            if world is not None:
+                if per_user is not None:
+                    base, effect = np.einsum("ui,ui->u", per_user, p0)[inverse], np.einsum("ui,ui->u", per_user, p1 - p0)[inverse]
+                else:
+                    base, effect = np.einsum("ri,ri->r", p, p0[inverse]), np.einsum("ri,ri->r", p, (p1 - p0)[inverse])
+                parts[name]["truth"][rows] = base + kappa * effect
+                parts[name]["caused"][rows] = kappa * effect
+    out = {}
+    for name, part in parts.items():
+        dist = np.stack([part["pi"], 1.0 - part["pi"]], axis=1)[:, :, None]
+        q_hat = np.stack([q_logged, np.clip(part["q_other"], 0.0, 1.0)], axis=1)[:, :, None]
+        known = world is not None
+        out[name] = Compressed(dist, q_hat, part["truth"] if known else None, part["caused"] if known else None)
+    return out
+
+
+def estimate(compressed: Mapping[str, Compressed], rounds: Rounds, control: str, config: ContrastConfig, seed: int) -> dict[str, dict[str, Lift]]:
+    """estimator name -> intervention name -> paired :class:`Lift` over ``control``."""
+    logged = dict(reward=rounds.reward, action=np.zeros(len(rounds.user), dtype=np.int64), pscore=rounds.pscore)
+    dists = {name: c.action_dist for name, c in compressed.items()}
+    q_hats = {name: c.q_hat for name, c in compressed.items()}
+    return {
+        name: compare_policies(
+            ESTIMATORS[name](), dists, control, estimated_rewards_by_reg_model=q_hats,
+            alpha=config.alpha, n_bootstrap_samples=config.n_bootstrap, random_state=seed, **logged,
+        )
+        for name in config.estimators
+    }

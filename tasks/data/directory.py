@@ -1,0 +1,190 @@
+"""``dir:PATH``: a user's own data as ``interactions``, optional ``items``/``users`` tables and an
+optional ``meta.yaml``.
+
+Layout::
+
+    PATH/interactions.parquet | interactions.csv[.gz]   (required)
+    PATH/items.parquet | items.csv[.gz]                 (optional)
+    PATH/users.parquet | users.csv[.gz]                 (optional)
+    PATH/meta.yaml                                      (optional; keys of DatasetMeta below)
+
+Tables are kept as read: :mod:`validations` checks and coerces them, row by row, and names
+the offending lines through the provenance columns.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from recause.tasks.data.io import ids_table, read_delimited, require_dir
+from recause.tasks.data.schema import PROVENANCE, Dataset, DatasetError, DatasetMeta, with_provenance
+
+EXPECTED = (
+    "interactions.parquet or interactions.csv (columns user_id, item_id, timestamp, exposed, "
+    "outcome, ...), optionally items.*, users.* and meta.yaml"
+)
+SUFFIXES = (".parquet", ".csv", ".csv.gz")
+META_KEYS = (
+    "outcome_kind", "outcome_range", "positive_threshold", "has_unexposed_outcomes",
+    "randomized_policy", "has_timestamps", "key_columns", "context_columns",
+)
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+def load_directory(folder: Path) -> Dataset:
+    """Read ``interactions``, ``items``, ``users`` and ``meta.yaml`` from ``folder``.
+
+    Returns
+    -------
+    Dataset
+        The tables as read, plus provenance (``_source_row``: the CSV line, header = line 1,
+        or the parquet row number from 1). A missing ``items``/``users`` table is derived from
+        the interaction ids (with a note). ``meta`` defaults: binary outcomes in [0, 1],
+        positive at 1.0, ``has_unexposed_outcomes`` = any ``exposed`` is false,
+        ``has_timestamps`` = any timestamp present, key ``(user_id, item_id, timestamp)``;
+        ``meta.yaml`` overrides them.
+    """
+    folder = require_dir(Path(folder), "dir: dataset", EXPECTED)
+    found = {name: _find_table(folder, name) for name in ("interactions", "items", "users")}
+    if found["interactions"] is None:
+        raise DatasetError(f"dir: dataset: {folder} has no interactions file; expected {EXPECTED}.")
+    interactions = _read_table(folder, found["interactions"])
+    tables, notes = {}, []
+    for name, id_column in (("items", "item_id"), ("users", "user_id")):
+        path = found[name]
+        if path is not None:
+            tables[name] = _read_table(folder, path)
+        else:
+            tables[name] = _derived(interactions, id_column)
+            notes.append(f"No {name} file in {folder}: the {name} table holds only the {id_column}s "
+                         "seen in the interactions.")
+    defaults: dict[str, Any] = {
+        "outcome_kind": "binary",
+        "outcome_range": (0.0, 1.0),
+        "positive_threshold": 1.0,
+        "has_unexposed_outcomes": _any_unexposed(interactions),
+        "randomized_policy": None,
+        "has_timestamps": "timestamp" in interactions.columns and bool(interactions["timestamp"].notna().any()),
+        "key_columns": ("user_id", "item_id", "timestamp"),
+        "context_columns": (),
+    }
+    meta_file = folder / "meta.yaml"
+    overrides = read_meta_yaml(meta_file) if meta_file.is_file() else {}
+    meta = DatasetMeta(
+        name=f"dir:{folder.name}",
+        **{**defaults, **overrides},
+        sources={name: str(path) if path else f"derived from {found['interactions']}" for name, path in found.items()},
+        notes=tuple(notes),
+    )
+    return Dataset(interactions=interactions, items=tables["items"], users=tables["users"], meta=meta)
+
+
+def _find_table(folder: Path, name: str) -> Path | None:
+    """The one file holding table ``name``; two candidates (csv and parquet) are an error."""
+    present = [folder / f"{name}{suffix}" for suffix in SUFFIXES if (folder / f"{name}{suffix}").is_file()]
+    if len(present) > 1:
+        raise DatasetError(f"dir: dataset: {folder} holds {', '.join(p.name for p in present)}; "
+                           f"keep exactly one {name} file so it is clear which to read.")
+    return present[0] if present else None
+
+
+def _read_table(folder: Path, path: Path) -> pd.DataFrame:
+    source = f"{folder.name}/{path.name}"
+    if path.suffix != ".parquet":
+        return read_delimited(path, sep=",", header=0, source=source,
+                              expected="a comma-separated file with a header line")
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"dir: dataset: {path} is not a readable parquet file ({err}).") from err
+    return with_provenance(frame.reset_index(drop=True), source, first_line=1)
+
+
+def _derived(interactions: pd.DataFrame, id_column: str) -> pd.DataFrame:
+    if id_column not in interactions.columns:  # e.g. an empty file; validation reports the column
+        return pd.DataFrame({id_column: pd.Series(dtype="int64"), **{c: interactions[c].iloc[:0] for c in PROVENANCE}})
+    return ids_table(interactions, id_column)
+
+
+def _any_unexposed(interactions: pd.DataFrame) -> bool:
+    """Whether any row says ``exposed`` is false (bools, 0/1 or words such as "no")."""
+    if "exposed" not in interactions.columns:
+        return False
+    values = interactions["exposed"].dropna()
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return bool((values == 0).any())
+    return bool(values.astype(str).str.strip().str.lower().isin(_FALSE).any())
+
+
+def read_meta_yaml(path: Path) -> dict[str, Any]:
+    """The :class:`DatasetMeta` fields set in ``path``, converted to their types.
+
+    Raises :class:`DatasetError` for unknown keys or values of the wrong kind.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise DatasetError(f"{path} is not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise DatasetError(f"{path} must be a mapping of DatasetMeta fields, found {type(raw).__name__}.")
+    unknown = sorted(set(map(str, raw)) - set(META_KEYS))
+    if unknown:
+        raise DatasetError(f"{path} has unknown keys {unknown}; allowed keys are {list(META_KEYS)}.")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            out[key] = _CONVERT[key](value)
+        except (TypeError, ValueError) as err:
+            raise DatasetError(f"{path}: {key} = {value!r} is invalid: {err}.") from None
+    if out.get("outcome_kind") == "rating" and "outcome_range" not in out:
+        raise DatasetError(f"{path} sets outcome_kind: rating; also set outcome_range, e.g. [1, 5].")
+    return out
+
+
+def _kind(value: Any) -> str:
+    if value not in ("binary", "rating"):
+        raise ValueError("expected binary or rating")
+    return value
+
+
+def _range(value: Any) -> tuple[float, float]:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError("expected a list [low, high]")
+    low, high = float(value[0]), float(value[1])
+    if low > high:
+        raise ValueError("low must not exceed high")
+    return low, high
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false")
+    return value
+
+
+def _columns(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of column names")
+    return tuple(value)
+
+
+def _policy(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str | int):
+        raise ValueError("expected a policy value or null")
+    return None if value is None else str(value)
+
+
+_CONVERT = {
+    "outcome_kind": _kind,
+    "outcome_range": _range,
+    "positive_threshold": float,
+    "has_unexposed_outcomes": _flag,
+    "randomized_policy": _policy,
+    "has_timestamps": _flag,
+    "key_columns": _columns,
+    "context_columns": _columns,
+}

@@ -1,0 +1,127 @@
+"""Train / validation / test splits over integer-indexed interactions.
+
+Two protocols, chosen by what the data support:
+
+``per_user``
+    Each user's rows are shuffled (seeded) and cut 8:1:1 the way RecBole's ``RS: [0.8,0.1,0.1]``
+    with ``group_by: user`` cuts them: validation and test get ``int(0.1 n)`` rows each, raised to
+    one while the user keeps more than one training row. Used by MovieLens and the synthetic world.
+``randomized``
+    Rows of the uniformly random policy (``meta.randomized_policy``) are the test set, with a
+    seeded share held out as validation; every other row trains. Used by Coat, Yahoo! R3 and
+    Open Bandit: train on biased logs, evaluate where exposure was random.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from recause.tasks.config import Section
+
+from recause.tasks.data.schema import Dataset, IdIndex
+
+SplitKind = Literal["per_user", "randomized"]
+
+
+class SplitConfig(Section):
+    """Per-user ratios of the per-user protocol and the validation share of a randomized test split."""
+
+    val_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="Per-user share of rows for validation.")
+    test_fraction: float = Field(0.1, gt=0.0, lt=0.5, description="Per-user share of rows for test.")
+    randomized_val_fraction: float = Field(
+        0.1, gt=0.0, lt=0.5, description="Share of a randomized test split (Coat, Open Bandit) held out as validation."
+    )
+
+
+@dataclass(frozen=True)
+class Split:
+    """Interactions with integer ``user``/``item`` columns (indices into ``users``/``items``).
+
+    ``train``, ``val``, ``test`` keep every column of the validated interactions and add a boolean
+    ``positive`` (outcome ≥ the dataset's positive threshold).
+    """
+
+    kind: SplitKind
+    users: IdIndex
+    items: IdIndex
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    seed: int
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def sizes(self) -> dict[str, int | str]:
+        return {
+            "split/kind": self.kind,
+            "split/n_train": len(self.train),
+            "split/n_val": len(self.val),
+            "split/n_test": len(self.test),
+            "split/n_test_positives": int(self.test["positive"].sum()),
+        }
+
+
+def split_dataset(dataset: Dataset, config: SplitConfig, seed: int) -> Split:
+    """Index the (validated) dataset and split it by the protocol its metadata calls for."""
+    users = IdIndex.of(dataset.users["user_id"])
+    items = IdIndex.of(dataset.items["item_id"])
+    frame = dataset.interactions.copy()
+    frame["user"] = users.positions(frame["user_id"]).astype(np.int64)
+    frame["item"] = items.positions(frame["item_id"]).astype(np.int64)
+    frame["positive"] = (frame["outcome"] >= dataset.meta.positive_threshold).to_numpy(dtype=bool)
+    rng = np.random.default_rng([seed, 7])
+    if dataset.meta.randomized_policy is not None:
+        randomized = (frame["policy"] == dataset.meta.randomized_policy).fillna(False).to_numpy(dtype=bool)
+        part = _randomized_parts(randomized, config.randomized_val_fraction, rng)
+        kind: SplitKind = "randomized"
+    else:
+        part = _per_user_parts(frame["user"].to_numpy(), config.val_fraction, config.test_fraction, rng)
+        kind = "per_user"
+    train, val, test = (frame[part == p].reset_index(drop=True) for p in range(3))
+    return Split(kind, users, items, train, val, test, seed)
+
+
+def _per_user_parts(user: np.ndarray, val_fraction: float, test_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Part (0 train, 1 val, 2 test) of each row; RecBole's per-user ratio split, vectorised."""
+    order = np.lexsort((rng.random(len(user)), user))  # rows grouped by user, shuffled within
+    counts = np.bincount(user)
+    n = counts[user[order]]
+    first = np.repeat(np.cumsum(counts) - counts, counts)[: len(order)]
+    rank = np.arange(len(order)) - first  # 0..n-1 within the user's shuffled rows
+    n_val = _ratio_count(n, val_fraction)
+    n_test = _ratio_count(n, test_fraction)
+    # RecBole: a part whose share is below one row gets one, test first, while train keeps > 1 row
+    bump_test = (n_test == 0) & (n - n_val - n_test > 1)
+    n_test = n_test + bump_test
+    bump_val = (n_val == 0) & (n - n_val - n_test > 1)
+    n_val = n_val + bump_val
+    n_train = n - n_val - n_test
+    part_sorted = np.where(rank < n_train, 0, np.where(rank < n_train + n_val, 1, 2))
+    part = np.empty(len(user), dtype=np.int8)
+    part[order] = part_sorted
+    return part
+
+
+def _ratio_count(n: np.ndarray, fraction: float) -> np.ndarray:
+    return np.floor(n * fraction + 1e-9).astype(np.int64)
+
+
+def _randomized_parts(randomized: np.ndarray, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    part = np.zeros(len(randomized), dtype=np.int8)
+    idx = np.flatnonzero(randomized)
+    n_val = int(round(len(idx) * val_fraction))
+    chosen = rng.permutation(idx)
+    part[chosen[:n_val]] = 1
+    part[chosen[n_val:]] = 2
+    return part

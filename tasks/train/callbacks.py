@@ -1,0 +1,93 @@
+"""Lightning callbacks and context managers of the training loop (imported only when a model is fitted).
+
+- :class:`BestWeights` keeps the best validation check's weights in memory and restores them;
+- :class:`EpochTimer` measures the wall seconds of each training epoch (validation excluded);
+- :func:`torch_threads` sets torch's intra-op threads for a block; :func:`quiet_lightning`
+  silences Lightning's start-up chatter and known warnings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import numpy as np
+from lightning.pytorch.callbacks import Callback
+
+
+class BestWeights(Callback):
+    """Keeps the weights of the best validation check in memory and restores them after fit."""
+
+    def __init__(self, monitor: str, mode: str):
+        self.monitor, self.mode = monitor, mode
+        self.value, self.epoch, self.state = float("nan"), -1, None
+
+    def on_validation_end(self, trainer, module) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None or trainer.sanity_checking:
+            return
+        value = float(value)
+        better = value < self.value if self.mode == "min" else value > self.value
+        if self.state is None or better:
+            self.value, self.epoch = value, trainer.current_epoch
+            self.state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+    def restore(self, module) -> None:
+        if self.state is not None:
+            module.load_state_dict(self.state)
+            module.forget_states()
+
+
+class EpochTimer(Callback):
+    """Wall seconds of each training epoch (training steps only, not validation)."""
+
+    def __init__(self):
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer, module) -> None:
+        self._start = time.perf_counter()
+
+    def on_validation_start(self, trainer, module) -> None:
+        if self._start:
+            self.seconds.append(time.perf_counter() - self._start)
+            self._start = 0.0
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        if self._start:
+            self.seconds.append(time.perf_counter() - self._start)
+            self._start = 0.0
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.seconds)) if self.seconds else float("nan")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def quiet_lightning():
+    import logging
+    import warnings
+
+    names = ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning.pytorch.utilities.rank_zero")
+    levels = {n: logging.getLogger(n).level for n in names}
+    for n in names:
+        logging.getLogger(n).setLevel(logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers|Sparse|sparse|LeafSpec).*")
+        try:
+            yield
+        finally:
+            for n, level in levels.items():
+                logging.getLogger(n).setLevel(level)

@@ -1,0 +1,111 @@
+"""Settings of the causal GNN stage: what a user sets (:class:`TrainConfig`) and what a fit runs with
+(:class:`ResolvedTrainConfig`, every setting decided once).
+
+Settings left at ``None`` take their value from the training *regime* the data call for
+(:data:`AUTO`); the seed and the thread count come from the run (``runtime.seed``,
+``runtime.threads``), their only home. :func:`resolve` does both, once per model.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from recause.tasks.config import Section
+
+Variant = Literal["causal", "naive", "t_learner"]
+RelevanceLoss = Literal["auto", "none", "ips", "snips", "dr", "sndr"]
+Regime = Literal["ranking", "debias", "uplift"]
+
+AUTO: dict[str, dict[str, float | int]] = {
+    # implicit positives, BPR (MovieLens; the naive reference): LightGCN's usual settings
+    "ranking": {"num_layers": 3, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10},
+    # labelled exposures, IPS/DR relevance (Coat, Open Bandit): no propagation won on Coat's validation AUC
+    "debias": {"num_layers": 0, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10},
+    # exposure + f1 + f0 (synthetic world): the outcome heads overfit within a few epochs, so small
+    # initial IDs, strong ID L2, large batches and a short patience (bench/causal_synthetic.py)
+    "uplift": {"num_layers": 0, "batch_size": 8192, "lr": 2e-3, "init_std": 0.01, "l2": 0.1, "patience": 3},
+}
+"""Settings left at None take these values by the plan's regime (:func:`resolve`)."""
+
+
+class TrainConfig(Section):
+    """Settings of the causal GNN stage (``None`` = by regime, see :data:`AUTO`)."""
+
+    variant: Variant = Field("causal", description="causal (shared representation, corrected losses), naive (same "
+                             "network, no correction) or t_learner (one network per arm).")
+    encoder: Literal["lightgcn", "sage", "gat"] = Field("lightgcn", description="Graph encoder (recause.models.gnn.encoders).")
+    dim: int = Field(64, ge=4, le=1024, description="Node state size.")
+    num_layers: int | None = Field(None, ge=0, le=8, description="Propagation layers; None = by regime (AUTO).")
+    use_text: bool = Field(True, description="Add a projection of the text embeddings to the initial node states.")
+    graph_edges: Literal["auto", "positives", "all"] = Field(
+        "auto", description="Edges: positive rows, or all training rows (the exposure graph, ~8x the edges on "
+        "the synthetic world and as much slower); auto = positives.")
+    epochs: int = Field(300, ge=1, description="Maximum epochs (early stopping usually ends sooner).")
+    patience: int | None = Field(None, ge=1, description="Validation checks without improvement before stopping; None = by regime.")
+    val_every: int = Field(1, ge=1, description="Epochs between validation checks.")
+    monitor: str | None = Field(None, description="Validation metric for early stopping and the best checkpoint; "
+                                "None = val/auc (randomized split), val/ndcg_at_20 (ranking), val/outcome_loss (causal: "
+                                "the held-out likelihood of the outcome models).")
+    batch_size: int | None = Field(None, ge=1, description="Rows per step (the main rows: positives or exposed rows); None = by regime.")
+    negatives: int = Field(1, ge=1, le=256, description="Negative items per positive (BPR).")
+    lr: float | None = Field(None, gt=0, description="Adam learning rate; None = by regime.")
+    l2: float | None = Field(None, ge=0, description="L2 penalty on the ID embeddings of a batch's nodes (LightGCN's); None = by regime.")
+    weight_decay: float = Field(0.0, ge=0, description="Weight decay of the dense parameters (text projection, heads).")
+    init_std: float | None = Field(None, gt=0, description="Std of the ID-embedding initialisation; None = by regime.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the node states while training.")
+    relevance_loss: RelevanceLoss = Field(
+        "auto", description="Exposed-row loss of the causal variant: none, ips, snips, dr, sndr; auto = dr without "
+        "unexposed outcomes, none with them (the shared model already conditions on the state).")
+    propensity: Literal["learned", "logged"] = Field("learned", description="Propensities for the weighted losses.")
+    clip: float = Field(0.05, ge=0, lt=1, description="Lower bound of the propensity in inverse weights.")
+    propensity_weight: float = Field(1.0, ge=0, description="Weight of the exposure (propensity) likelihood.")
+    unexposed_weight: float = Field(1.0, ge=0, description="Weight of the unexposed-outcome likelihood.")
+    targeted_weight: float = Field(0.1, ge=0, description="Weight of DragonNet's targeted regularisation.")
+    sampling: Literal["full", "neighbor"] = Field("full", description="Full-graph propagation every step, or "
+                                                  "PyG neighbour sampling for graphs too large for it.")
+    num_neighbors: list[int] = Field([10, 10, 10], description="Neighbours sampled per hop (one per layer; -1 = all).")
+    accelerator: str = Field("auto", description="Lightning accelerator: auto, cpu, gpu.")
+    enable_progress_bar: bool = Field(False, description="Lightning's progress bar.")
+    enabled: bool = Field(True, description="Train the causal GNN in the flow (the stage is skipped, and says so, if False).")
+    compare: list[Literal["naive", "t_learner"]] = Field(
+        ["naive", "t_learner"], description="Reference models trained beside the causal one for the harness (the "
+        "T-learner only where uplift is identifiable).")
+
+    @model_validator(mode="after")
+    def _neighbours_per_layer(self) -> TrainConfig:
+        if self.sampling == "neighbor" and self.num_layers is not None and len(self.num_neighbors) != self.num_layers:
+            raise ValueError(f"num_neighbors has {len(self.num_neighbors)} hops but num_layers is {self.num_layers}; give one per layer")
+        return self
+
+
+class ResolvedTrainConfig(TrainConfig):
+    """Every setting of one fit decided: the regime's values filled in, the run's seed and threads.
+
+    Frozen: built once by :func:`resolve` and passed down unchanged.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    regime: Regime = Field(..., description="The training regime the data called for.")
+    num_layers: int = Field(..., ge=0, le=8)
+    patience: int = Field(..., ge=1)
+    batch_size: int = Field(..., ge=1)
+    lr: float = Field(..., gt=0)
+    l2: float = Field(..., ge=0)
+    init_std: float = Field(..., gt=0)
+    seed: int = Field(..., ge=0, description="Seed of initialisation and batch order (the run's).")
+    threads: int = Field(..., ge=1, description="torch intra-op threads (the run's).")
+
+
+def resolve(config: TrainConfig, variant: Variant, regime: Regime, seed: int, threads: int) -> ResolvedTrainConfig:
+    """``config`` for ``variant`` with every None setting of :data:`AUTO` filled in for ``regime``."""
+    filled = {k: v for k, v in AUTO[regime].items() if getattr(config, k) is None}
+    resolved = ResolvedTrainConfig.model_validate(
+        config.model_dump() | filled | {"variant": variant, "regime": regime, "seed": seed, "threads": threads}
+    )
+    if resolved.sampling == "neighbor" and len(resolved.num_neighbors) != resolved.num_layers:
+        raise ValueError(f"num_neighbors has {len(resolved.num_neighbors)} hops but the {regime} regime uses "
+                         f"{resolved.num_layers} layers; give one per layer or set num_layers")
+    return resolved

@@ -1,0 +1,161 @@
+"""From a :class:`~recause.tasks.data.split.Split` to the causal recommender's tensors, and validation metrics.
+
+What each kind of row becomes (:class:`recause.models.gnn.batches.InteractionData`):
+
+- every positive row (outcome ≥ the dataset's threshold, exposed or not) is an implicit positive;
+- every exposed row is a labelled exposed row, with its 0-based slot when the log has positions,
+  ``1 / (rows of the same pair)`` so a pair logged several times counts once, and its logged
+  *pair* propensity P(pair exposed): the given propensity where rows have no position (a rated
+  pair, e.g. Coat), or :math:`1-(1-\\pi)^{n_u}` for slate logs, whose propensity π is per slot and
+  user u has :math:`n_u` logged slots in this part;
+- an unexposed positive row (an organic find) is an outcome of the unexposed arm, kept only when
+  ``meta.has_unexposed_outcomes``;
+- ``retention``: the share of each user's rows that fell into this part (per-user splits thin a
+  user's log at random: P(an event of the log is in train) = that share); 1 for the training part
+  of a randomized split.
+
+Validation metrics use :mod:`recause.models.metrics` exactly as the harness does (:mod:`recause.tasks.evaluate`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from recause.models.gnn.batches import ExposedRows, InteractionData
+from recause.models.metrics import RankingAccumulator, auc, grouped_ndcg, mask_seen, top_k_items
+from recause.tasks.data.schema import DatasetMeta
+from recause.tasks.data.split import Split
+
+ScoreFn = Callable[[np.ndarray, str], np.ndarray]
+
+
+def retention(split: Split, part: str) -> np.ndarray:
+    """(n_users,) share of each user's rows in ``part`` (train / val / test)."""
+    if split.kind == "randomized":
+        return np.ones(split.n_users)
+    counts = {p: np.bincount(getattr(split, p)["user"].to_numpy(), minlength=split.n_users) for p in ("train", "val", "test")}
+    total = counts["train"] + counts["val"] + counts["test"]
+    return np.where(total > 0, counts[part] / np.maximum(total, 1), 0.0)
+
+
+def has_labelled_exposure(frame: pd.DataFrame) -> bool:
+    """Whether exposed rows carry both outcomes (clicks and non-clicks, high and low ratings)."""
+    exposed = frame.loc[_bool(frame["exposed"]), "positive"]
+    return bool(exposed.any() and not exposed.all())
+
+
+def interaction_data(frame: pd.DataFrame, split: Split, meta: DatasetMeta, share: np.ndarray, *, slots: bool = True) -> InteractionData:
+    """The tensors of one part (``frame`` = split.train or split.val) with per-user ``share``."""
+    user = frame["user"].to_numpy(np.int64)
+    item = frame["item"].to_numpy(np.int64)
+    positive = frame["positive"].to_numpy(bool)
+    exposed = _bool(frame["exposed"]).to_numpy(bool)
+    ex_rows = None
+    n_slots = 0
+    if exposed.any():
+        eu, ei = user[exposed], item[exposed]
+        slot = np.full(len(eu), -1, dtype=np.int64)
+        has_position = slots and "position" in frame.columns and frame.loc[exposed, "position"].notna().all()
+        if has_position:
+            slot = frame.loc[exposed, "position"].to_numpy(np.int64) - 1
+            n_slots = int(slot.max()) + 1
+        codes = eu * split.n_items + ei
+        _, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+        logged = np.full(len(eu), np.nan)
+        if "propensity" in frame.columns:
+            pi = frame.loc[exposed, "propensity"].to_numpy(np.float64)
+            if has_position:
+                slots_of_user = np.bincount(eu, minlength=split.n_users)[eu]
+                logged = -np.expm1(slots_of_user * np.log1p(-np.clip(pi, 0.0, 1.0 - 1e-12)))
+            else:
+                logged = pi
+        ex_rows = ExposedRows(
+            user=_long(eu), item=_long(ei), label=torch.as_tensor(positive[exposed], dtype=torch.float32),
+            slot=_long(slot), pair_weight=torch.as_tensor(1.0 / counts[inverse], dtype=torch.float32),
+            logged_propensity=torch.as_tensor(np.array(logged, dtype=np.float32)),
+        )
+    organic = positive & ~exposed if meta.has_unexposed_outcomes else np.zeros(len(frame), dtype=bool)
+    return InteractionData(
+        n_users=split.n_users, n_items=split.n_items, retention=torch.as_tensor(share, dtype=torch.float32),
+        positive_user=_long(user[positive]), positive_item=_long(item[positive]), exposed=ex_rows,
+        organic_user=_long(user[organic]) if organic.any() else None,
+        organic_item=_long(item[organic]) if organic.any() else None, n_slots=n_slots,
+    )
+
+
+def graph_pairs(frame: pd.DataFrame, edges: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(users, items) of the graph's edges: ``"positives"`` or ``"all"`` training rows."""
+    rows = frame if edges == "all" else frame[frame["positive"]]
+    return _long(rows["user"].to_numpy(np.int64)), _long(rows["item"].to_numpy(np.int64))
+
+
+def text_matrix(user_vectors: np.ndarray, item_vectors: np.ndarray) -> torch.Tensor:
+    """(n_users + n_items, d) node text in node order (users, then items)."""
+    return torch.as_tensor(np.concatenate([user_vectors, item_vectors]), dtype=torch.float32)
+
+
+# ---------------------------------------------------------------------------------------------- validation
+def ranking_validator(split: Split, k: int = 20, head: str = "exposed", user_batch: int = 2048) -> Callable[[ScoreFn], dict[str, float]]:
+    """Full-ranking Recall/NDCG@k on validation positives, train positives excluded (the harness's rule)."""
+    seen = split.train[split.train["positive"]]
+    target = split.val[split.val["positive"]][["user", "item"]].drop_duplicates()
+    seen_codes = seen["user"].to_numpy() * split.n_items + seen["item"].to_numpy()
+    target = target[~np.isin(target["user"].to_numpy() * split.n_items + target["item"].to_numpy(), seen_codes)]
+    s_u, s_i = _sorted(seen["user"].to_numpy(), seen["item"].to_numpy())
+    t_u, t_i = _sorted(target["user"].to_numpy(), target["item"].to_numpy())
+    users = np.unique(t_u)
+    length = min(k, split.n_items)  # a catalogue smaller than k: the whole catalogue, still named @k
+
+    def validate(score: ScoreFn) -> dict[str, float]:
+        if users.size == 0:
+            return {}
+        acc = RankingAccumulator([length])
+        for start in range(0, len(users), user_batch):
+            block = users[start : start + user_batch]
+            rows, cols = _in_block(s_u, s_i, block)
+            top = top_k_items(mask_seen(score(block, head), rows, cols), length)
+            acc.add(top, *_in_block(t_u, t_i, block))
+        result = acc.result()
+        return {f"val/ndcg_at_{k}": result[f"ndcg_at_{length}"], f"val/recall_at_{k}": result[f"recall_at_{length}"]}
+
+    return validate
+
+
+def debias_validator(split: Split, k: int = 5, head: str = "exposed") -> Callable[[ScoreFn], dict[str, float]]:
+    """AUC and per-user NDCG@k on the (randomly exposed) validation rows, as the harness scores test."""
+    user = split.val["user"].to_numpy()
+    item = split.val["item"].to_numpy()
+    labels = split.val["positive"].to_numpy(np.int64)
+    users, inverse = np.unique(user, return_inverse=True)
+
+    def validate(score: ScoreFn) -> dict[str, float]:
+        if len(user) == 0 or labels.sum() in (0, len(labels)):
+            return {}
+        s = score(users, head)[inverse, item]
+        return {"val/auc": auc(s, labels), f"val/ndcg_at_{k}": grouped_ndcg(s, labels.astype(np.float64), user, k)}
+
+    return validate
+
+
+def _sorted(u: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(u, kind="stable")
+    return u[order], i[order]
+
+
+def _in_block(u_sorted: np.ndarray, items: np.ndarray, block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = np.searchsorted(u_sorted, block[0]), np.searchsorted(u_sorted, block[-1], side="right")
+    u, i = u_sorted[lo:hi], items[lo:hi]
+    keep = np.isin(u, block)
+    return np.searchsorted(block, u[keep]), i[keep]
+
+
+def _bool(column: pd.Series) -> pd.Series:
+    return column.fillna(False).astype(bool)
+
+
+def _long(values: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(values, dtype=np.int64))  # a copy: pandas 3 hands out read-only arrays

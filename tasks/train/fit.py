@@ -1,0 +1,278 @@
+"""Fitting the causal GNN: graph, module and loaders from a plan, the Lightning fit, the fitted model.
+
+:func:`fit_model` takes a :class:`~recause.tasks.train.plan.ModelSpec` (what to fit, every setting
+resolved), a :class:`~recause.tasks.data.split.Split` (plus the dataset's metadata and, when the
+data have text, :class:`~recause.tasks.features.build.TextFeatures`), builds the graph and the
+objective, trains with Lightning and returns a :class:`TrainedModel`, whose policies plug into the
+evaluation harness (:class:`recause.models.policies.scores.Policy`). :func:`train_models` fits the
+stage's set (the causal model and its references); :func:`train_model` plans and fits one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from recause.models.policies.scores import FunctionPolicy, Policy
+from recause.tasks.data.schema import DatasetMeta
+from recause.tasks.data.split import Split
+from recause.tasks.evaluate import PolicySet
+from recause.tasks.train.config import AUTO, ResolvedTrainConfig, TrainConfig
+from recause.tasks.train.plan import Identification, ModelSpec, Plan, plan_model, plan_models
+
+
+# ---------------------------------------------------------------------------------------------- trained model
+@dataclass
+class TrainedModel:
+    """A fitted model and its scores. Scores are (n_users_in_block, n_items) numpy arrays over the
+    split's user/item indices; probabilities except the BPR ranker's logits."""
+
+    module: object  # recause.models.gnn.module.CausalModule
+    config: ResolvedTrainConfig
+    plan: Plan
+    name: str
+    history: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def identifiable(self) -> bool:
+        return "unexposed" in self.plan.heads
+
+    def relevance(self, users: np.ndarray) -> np.ndarray:
+        """Debiased relevance f1(u,i) ≈ P(Y=1 | do(E=1)) (naive/BPR: the ranking score)."""
+        return self.module.scores(users, "exposed")
+
+    def p_outcome_if_not_exposed(self, users: np.ndarray) -> np.ndarray:
+        """f0(u,i) ≈ P(Y=1 | do(E=0)); only when identifiable."""
+        self._require_uplift()
+        return self.module.scores(users, "unexposed")
+
+    def uplift(self, users: np.ndarray) -> np.ndarray:
+        """τ̂(u,i) = f1 - f0, the effect of recommending i to u; only when identifiable."""
+        self._require_uplift()
+        return self.module.scores(users, "exposed") - self.module.scores(users, "unexposed")
+
+    def propensity(self, users: np.ndarray) -> np.ndarray:
+        """ĝ(u,i) = P(E=1 | u, i) over the whole logging period (causal variant)."""
+        if "propensity" not in self.plan.heads:
+            raise ValueError(f"model {self.name!r} has no propensity head (variant {self.config.variant!r})")
+        return self.module.scores(users, "propensity")
+
+    def relevance_policy(self, name: str | None = None) -> Policy:
+        """Ranks by :meth:`relevance` (the debiased relevance policy)."""
+        return FunctionPolicy(name or self.name, self.relevance)
+
+    def uplift_policy(self, name: str | None = None) -> Policy | None:
+        """Ranks by :meth:`uplift`; None when the data do not identify it."""
+        return FunctionPolicy(name or f"{self.name}_uplift", self.uplift) if self.identifiable else None
+
+    def summary(self) -> dict[str, float | str | bool]:
+        """Training facts for the run summary (prefix-free; the caller namespaces them)."""
+        settings = {f"model/{k}": getattr(self.config, k) for k in AUTO[self.plan.regime]}
+        return {"model/name": self.name, "model/objective": self.plan.note, "model/monitor": self.plan.monitor,
+                "model/regime": self.plan.regime, **settings,
+                **{f"train/{k}": v for k, v in self.history.items()}}
+
+    def _require_uplift(self) -> None:
+        if not self.identifiable:
+            raise ValueError(f"uplift is not identifiable for model {self.name!r}: {self.plan.identification.reason}")
+
+
+
+
+# ---------------------------------------------------------------------------------------------- build + fit
+@dataclass
+class Built:
+    """Everything :func:`train_model` fits: the module, its loaders and the plan."""
+
+    module: object
+    train_loader: object
+    val_loader: object
+    plan: Plan
+    config: ResolvedTrainConfig
+
+
+def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None) -> Built:
+    """The Lightning module and loaders of ``spec`` on ``split`` (no training)."""
+    from recause.models.gnn.module import CausalModule, log_intensity, logit
+    from recause.models.gnn.heads import CausalRecommender
+    from recause.models.gnn.batches import EpochBatches, LinkBatches, bpr_batch, causal_batch, fixed_batches, loader, localiser
+    from recause.models.gnn.encoders import ENCODERS, BipartiteGraph
+    from recause.tasks.train import data as td
+
+    plan, config = spec.plan, spec.config
+    obj = plan.objective
+    slots = plan.objective.kind == "causal" and config.variant != "naive"
+    train = td.interaction_data(split.train, split, meta, td.retention(split, "train"), slots=slots)
+    val = td.interaction_data(split.val, split, meta, td.retention(split, "val"), slots=slots)
+    graph = BipartiteGraph.from_pairs(*td.graph_pairs(split.train, plan.graph_edges), split.n_users, split.n_items)
+    text = None
+    if config.use_text and features is not None:
+        text = td.text_matrix(features.user_vectors, features.item_vectors)
+    encoder = ENCODERS[config.encoder]
+    encoders = {name: encoder(split.n_users, split.n_items, config.dim, config.num_layers, text, config.init_std)
+                for name in plan.encoders}
+    model = CausalRecommender(encoders, plan.heads, _head_bias(train, obj, logit, log_intensity), n_slots=train.n_slots,
+                              dropout=config.dropout)
+    validator = td.debias_validator(split) if split.kind == "randomized" else td.ranking_validator(split)
+    val_obj = obj
+    if split.kind == "randomized" and obj.kind == "causal":
+        val_obj = replace(obj, weighting="none")  # validation rows were exposed at random: no weights
+    module = CausalModule(model, graph, obj, config.lr, config.weight_decay, validator, val_obj)
+
+    if obj.kind == "bpr":
+        n_rows = train.positive_user.numel()
+        make = lambda rows, g, d=train: bpr_batch(d, rows, config.negatives, g)  # noqa: E731
+        make_val = lambda rows, g, d=val: bpr_batch(d, rows, config.negatives, g)  # noqa: E731
+        n_val = val.positive_user.numel()
+    else:
+        n_rows = train.exposed.user.numel()
+        make = lambda rows, g, d=train: causal_batch(d, rows, config.batch_size, g)  # noqa: E731
+        make_val = lambda rows, g, d=val: causal_batch(d, rows, config.batch_size, g)  # noqa: E731
+        n_val = 0 if val.exposed is None else val.exposed.user.numel()
+        if val_obj.unexposed and not val.has_organic:
+            n_val = 0
+    if config.sampling == "neighbor" and obj.kind == "bpr":
+        from recause.models.gnn.sampling import link_neighbor_loader
+
+        batches = LinkBatches(link_neighbor_loader(train.positive_user, train.positive_item, split.n_users, split.n_items,
+                                                   config.num_neighbors, config.batch_size, config.negatives))
+    else:
+        local = None
+        if config.sampling == "neighbor":
+            from recause.models.gnn.sampling import homogeneous_data, neighbor_sampler
+
+            users, items = td.graph_pairs(split.train, plan.graph_edges)
+            local = localiser(neighbor_sampler(homogeneous_data(users, items, split.n_users, split.n_items),
+                                               config.num_neighbors), graph)
+        batches = EpochBatches(n_rows, config.batch_size, make, config.seed, local)
+    val_batches = fixed_batches(n_val, config.batch_size, make_val, config.seed + 1) if n_val else []
+    return Built(module, loader(batches), loader(val_batches) if val_batches else None, plan, config)
+
+
+def _head_bias(data, objective, logit, log_intensity) -> dict[str, float]:
+    """Initial head constants: the logit (log-intensity) of each head's base rate."""
+    r = float(data.retention[data.retention > 0].mean()) if bool((data.retention > 0).any()) else 1.0
+    bias = {}
+    if data.exposed is not None and objective.kind == "causal":
+        rate = float(data.exposed.label.mean())
+        bias["exposed"] = bias["imputation"] = logit(rate)
+        bias["propensity"] = log_intensity(min(data.exposed_pairs[0].numel() / data.population / r, 0.99))
+    if data.has_organic:
+        bias["unexposed"] = logit(data.organic_pairs.numel() / data.population / r)
+    return bias
+
+
+def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, logger=None,
+              checkpoint_dir: Path | None = None) -> TrainedModel:
+    """Fit ``spec`` on ``split`` and return it with the best validation weights.
+
+    ``logger``: a Lightning logger (the flow passes an ``MLFlowLogger``); None logs nothing.
+    ``checkpoint_dir``: where Lightning writes the best checkpoint; None keeps the best weights in
+    memory only. Threads are set to ``spec.config.threads`` for the call and restored afterwards.
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    from recause.tasks.train.callbacks import BestWeights, EpochTimer, quiet_lightning, torch_threads
+
+    plan, config = spec.plan, spec.config
+    with torch_threads(config.threads):
+        L.seed_everything(config.seed, workers=False, verbose=False)
+        built = build(spec, split, meta, features)
+        best = BestWeights(plan.monitor, plan.mode)
+        timer = EpochTimer()
+        callbacks = [timer, best]
+        if built.val_loader is not None:
+            callbacks.append(EarlyStopping(plan.monitor, patience=config.patience, mode=plan.mode, check_finite=False))
+        if checkpoint_dir is not None:
+            callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=plan.monitor, mode=plan.mode, save_top_k=1))
+        start = time.perf_counter()
+        with quiet_lightning():
+            trainer = L.Trainer(
+                max_epochs=config.epochs, accelerator=config.accelerator, devices=1,
+                logger=logger if logger is not None else False, callbacks=callbacks,
+                enable_checkpointing=checkpoint_dir is not None, enable_progress_bar=config.enable_progress_bar,
+                enable_model_summary=False, num_sanity_val_steps=0, check_val_every_n_epoch=config.val_every,
+                log_every_n_steps=max(1, len(built.train_loader) // 2),
+            )
+            trainer.fit(built.module, train_dataloaders=built.train_loader, val_dataloaders=built.val_loader)
+        best.restore(built.module)
+        built.module.eval()
+        history = {
+            "epochs": float(trainer.current_epoch), "best_epoch": float(best.epoch), f"best_{plan.monitor}": best.value,
+            "seconds": time.perf_counter() - start, "seconds_per_epoch": timer.mean, "steps_per_epoch": float(len(built.train_loader)),
+        }
+    return TrainedModel(built.module, config, plan, spec.name, history)
+
+
+def train_model(split: Split, meta: DatasetMeta, config: TrainConfig, features=None, logger=None,
+                checkpoint_dir: Path | None = None, name: str | None = None, *, seed: int = 0, threads: int = 1) -> TrainedModel:
+    """Plan the model ``config`` describes (``config.variant``) and fit it: :func:`plan_model` + :func:`fit_model`."""
+    spec = plan_model(config, split, meta, seed=seed, threads=threads, name=name)
+    return fit_model(spec, split, meta, features, logger, checkpoint_dir)
+
+
+
+# ---------------------------------------------------------------------------------------------- the stage's models
+@dataclass
+class ModelSet:
+    """The causal GNN and its reference models, fitted on one split.
+
+    ``models``: name (``gnn_causal``, ``gnn_naive``, ``gnn_t_learner``) -> fitted model;
+    ``skipped``: name -> why it was not trained (or, for ``gnn_causal_uplift``, not reported).
+    """
+
+    models: dict[str, TrainedModel]
+    identification: Identification
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def causal(self) -> TrainedModel | None:
+        return self.models.get("gnn_causal")
+
+    def policies(self) -> dict[str, Policy]:
+        """Harness policies: each model's relevance ranking (``gnn_causal`` is the debiased
+        relevance f1) and, where identifiable, the uplift rankings ``<name>_uplift`` of the models
+        that estimate f0 (the naive model has no f0)."""
+        out: dict[str, Policy] = {}
+        for name, model in self.models.items():
+            out[name] = model.relevance_policy(name)
+            uplift = model.uplift_policy(f"{name}_uplift")
+            if uplift is not None:
+                out[uplift.name] = uplift
+        return out
+
+    def policy_set(self) -> PolicySet:
+        """The models' policies for the harness, under the ``gnn`` prefix."""
+        return PolicySet("gnn", self.policies(), dict(self.skipped))
+
+    def summary(self) -> dict[str, float | str | bool]:
+        out: dict[str, float | str | bool] = dict(self.identification.summary())
+        for name, model in self.models.items():
+            out |= {f"gnn/{name}/{k}": v for k, v in model.summary().items() if k != "model/name"}
+        out |= {f"gnn/{name}/skipped": reason for name, reason in self.skipped.items()}
+        return out
+
+
+def train_models(split: Split, meta: DatasetMeta, config: TrainConfig, features=None, *, seed: int, threads: int,
+                 logger_for: Callable[[str], object] | None = None, checkpoint_root: Path | None = None,
+                 on_model: Callable[[str, TrainedModel], None] | None = None) -> ModelSet:
+    """Fit the causal model and the ``config.compare`` references the data support (:func:`plan_models`).
+
+    ``logger_for(name)`` -> a Lightning logger per model (or None); ``checkpoint_root / name`` holds
+    each model's best checkpoint; ``on_model(name, model)`` is called after each fit (progress).
+    """
+    plans = plan_models(config, split, meta, seed=seed, threads=threads)
+    models: dict[str, TrainedModel] = {}
+    for spec in plans.specs:
+        model = fit_model(spec, split, meta, features,
+                          logger=logger_for(spec.name) if logger_for is not None else None,
+                          checkpoint_dir=checkpoint_root / spec.name if checkpoint_root is not None else None)
+        models[spec.name] = model
+        if on_model is not None:
+            on_model(spec.name, model)
+    return ModelSet(models, plans.identification, dict(plans.skipped))
