@@ -16,16 +16,14 @@ settings it trains ``epochs`` epochs without validation, checkpoints or test, fo
 
 from __future__ import annotations
 
+import _common  # noqa: F401  (one thread for every math library, before torch: the same prelude as the benchmarks)
+
+import json
 import os
+import sys
+import time
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
 os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # RecBole reloads its checkpoint with torch.load
-
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
 
 
 def run(data_dir: str, model_name: str, overrides: dict) -> dict:

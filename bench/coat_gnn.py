@@ -8,11 +8,11 @@ seed both variants train on the same split with the same text features:
 - ``debiased``: the causal variant — doubly robust loss with a learned exposure (propensity) model;
 - ``naive``: the same network with an unweighted cross-entropy on the self-selected ratings.
 
-Metrics are the harness's (``tasks.evaluate.debias_metrics_of``): AUC and per-user NDCG@5 over the
+Metrics are the harness's (``recause.tasks.evaluate.debias_metrics_of``): AUC and per-user NDCG@5 over the
 randomized test ratings. Targets: mean AUC ≥ 0.75, NDCG@5 ≥ 0.65 and debiased > naive.
 
 Run: ``.venv/bin/python bench/coat_gnn.py`` (5 seeds, a few minutes on one thread). Settings are the
-flow's defaults for this regime (``tasks.train.AUTO["debias"]``); its 0 propagation layers were chosen
+flow's defaults for this regime (``recause.tasks.train.config.AUTO["debias"]``); its 0 propagation layers were chosen
 on the validation AUC of seeds 0 and 1 against 1 and 3 layers.
 ``*_ge3`` columns: NDCG@5 with relevance = rating ≥ 3, the convention of much published Coat code.
 Ends with ``RESULT auc=... ndcg_at_5=... naive_auc=... naive_ndcg_at_5=... seeds=...``.
@@ -20,7 +20,7 @@ Ends with ``RESULT auc=... ndcg_at_5=... naive_auc=... naive_ndcg_at_5=... seeds
 
 from __future__ import annotations
 
-import _common  # noqa: F401  (pins threads before torch)
+import _common  # noqa: F401  (one thread, offline, recause importable: before numpy and torch)
 
 import argparse
 import json
@@ -30,17 +30,19 @@ import numpy as np
 
 
 def run_seed(dataset, seed: int, overrides: dict, use_text: bool) -> dict:
-    from tasks.evaluate import EvaluationConfig, debias_metrics_of
-    from tasks.split import SplitConfig, split_dataset
-    from tasks.train import TrainConfig, train_model
+    """One split: test AUC, NDCG@5 (relevance at ratings >= 4 and >= 3), seconds and epochs of both variants."""
+    from recause.tasks.data.split import SplitConfig, split_dataset
+    from recause.tasks.evaluate import EvaluationConfig, debias_metrics_of
+    from recause.tasks.train.config import TrainConfig
+    from recause.tasks.train.fit import train_model
 
     split = split_dataset(dataset, SplitConfig(), seed=seed)
     features = _common.text_features(split, dataset, seed=seed) if use_text else None
     row: dict = {"seed": seed}
     for name, variant in (("debiased", "causal"), ("naive", "naive")):
-        config = TrainConfig(variant=variant, seed=seed, threads=1, **overrides)
+        config = TrainConfig(variant=variant, **overrides)
         start = time.perf_counter()
-        model = train_model(split, dataset.meta, config, features=features)
+        model = train_model(split, dataset.meta, config, features=features, seed=seed, threads=1)
         metrics = debias_metrics_of(model.relevance_policy(), split, EvaluationConfig(), "test")
         row |= {f"{name}_auc": metrics["debias/auc"], f"{name}_ndcg_at_5": metrics["debias/ndcg_at_5"],
                 f"{name}_ndcg_at_5_ge3": ndcg_rating_at_least(model, split, 3.0),
@@ -51,7 +53,7 @@ def run_seed(dataset, seed: int, overrides: dict, use_text: bool) -> dict:
 def ndcg_rating_at_least(model, split, threshold: float, k: int = 5) -> float:
     """Per-user NDCG@k on the test ratings with relevance = rating ≥ ``threshold`` (for context: much of
     the debiasing literature's Coat code binarises at 3, the issue at 4)."""
-    from models.metrics import grouped_ndcg
+    from recause.models.metrics import grouped_ndcg
 
     test = split.test
     users, inverse = np.unique(test["user"].to_numpy(), return_inverse=True)
@@ -65,9 +67,9 @@ def main() -> None:
     parser.add_argument("--train", default="{}", help="JSON overrides of TrainConfig for both variants")
     parser.add_argument("--no-text", action="store_true", help="ID embeddings only (no text features)")
     args = parser.parse_args()
-    from tasks.datasets.coat import load_coat
+    from recause.tasks.data.coat import load_coat
 
-    print(f"threads={_common.threads()} load={_common.load_average():.2f}", flush=True)
+    print(_common.header(), flush=True)
     dataset = load_coat(_common.DATA / "coat")
     overrides = json.loads(args.train)
     rows = []

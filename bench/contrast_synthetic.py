@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/contrast_synthetic.py [--seeds 20] [--first-seed 0] [--n-items 300]
 
-Runs exactly what the flow's ``contrast`` stage runs (``tasks.contrastive.contrast_interventions``:
-the test split's logged impressions as rounds, the logging policy as control, the cross-fitted
-reward model, DR as estimator of record, paired bootstrap) with the pipeline's default
-interventions that need no text (random, popularity, long-tail = logging minus popularity,
-oracle by true relevance, oracle by true uplift), on a world of ``--n-users`` × ``--n-items``.
+Runs exactly what the flow's ``contrast`` stage runs (``recause.tasks.contrast.stage.run_contrast`` on
+the baselines stage's policy set: the test split's logged impressions as rounds, the logging policy
+as control, the cross-fitted reward model, DR as estimator of record, paired bootstrap) with the
+pipeline's default interventions that need no text (random, popularity, long-tail = logging minus
+popularity, oracle by true relevance, oracle by true uplift), on a world of ``--n-users`` ×
+``--n-items``, with the five estimators without a λ (``bench/_ope.py``'s ``PLAIN``).
 
 Per seed: DR's relative error per policy (control included), whether each policy's 95% interval
 covers its true value, and Kendall τ between estimated and true lifts over the control. Seeds
@@ -16,44 +17,42 @@ dr_max_relative_error=... share_within_5pct=... ci_coverage=... kendall_tau_mean
 
 from __future__ import annotations
 
+import _common  # noqa: F401  (one thread, offline, recause importable: before numpy)
+
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from models.world import WorldConfig  # noqa: E402
-from tasks.baselines import BaselinesConfig, build_baselines  # noqa: E402
-from tasks.contrastive import ContrastConfig, contrast_interventions  # noqa: E402
-from tasks.datasets.synthetic import load_synthetic  # noqa: E402
-from tasks.interventions import DEFAULT_INTERVENTIONS, PolicySources  # noqa: E402
-from tasks.split import SplitConfig, split_dataset  # noqa: E402
+from _ope import PLAIN
+from recause.models.world.scm import WorldConfig
+from recause.tasks.baselines import BaselinesConfig, build_baselines
+from recause.tasks.contrast.config import ContrastConfig
+from recause.tasks.contrast.interventions import DEFAULT_INTERVENTIONS, PolicySwap
+from recause.tasks.contrast.stage import run_contrast
+from recause.tasks.data.split import SplitConfig, split_dataset
+from recause.tasks.data.synthetic import load_synthetic
 
 NO_TEXT = {"random", "popularity", "long-tail", "oracle-uplift"}
 
 
+def interventions() -> list:
+    """The default interventions that need no text, and the oracle by true relevance."""
+    specs = [s for s in DEFAULT_INTERVENTIONS if s.name in NO_TEXT]
+    return specs + [PolicySwap(name="oracle-relevance", policy="oracle_relevance")]
+
+
 def run_seed(seed: int, world: WorldConfig, n_bootstrap: int) -> tuple[pd.DataFrame, dict]:
+    """One world: the stage's table (one row per policy, with the truth) and its metrics."""
     data = load_synthetic(world, seed=seed)
     split = split_dataset(data, SplitConfig(), seed=seed)
     baselines = build_baselines(split, data, BaselinesConfig(), seed=seed)
-    train = split.train[split.train["positive"]]
-    scorer, user_ids, item_ids = data.logging_scores, split.users.ids, split.items.ids
-    sources = PolicySources(
-        n_items=split.n_items, n_slots=world.slate_size,
-        scores={name: p.scores for name, p in baselines.policies.items()}, skipped=baselines.skipped,
-        logging=lambda users: scorer.score(user_ids[users], item_ids),
-        log_popularity=np.log1p(np.bincount(train["item"], minlength=split.n_items).astype(np.float64)), seed=seed,
-    )
-    specs = [s for s in DEFAULT_INTERVENTIONS if s.name in NO_TEXT]
-    specs.append(specs[0].model_copy(update={"name": "oracle-relevance", "policy": "oracle_relevance"}))
-    config = ContrastConfig(interventions=specs, n_bootstrap=n_bootstrap, estimators=["dm", "ipw", "snipw", "dr", "sndr"])
-    result = contrast_interventions(split, sources, config, randomized_policy=None, outcome="click rate", world=data.world, seed=seed)
+    config = ContrastConfig(interventions=interventions(), n_bootstrap=n_bootstrap, estimators=list(PLAIN))
+    result = run_contrast(split, data, [baselines], None, config, seed)
+    if isinstance(result, str):
+        raise SystemExit(f"seed {seed}: the contrast stage did not run: {result}")
     table = result.table.set_index("policy")
     table["seed"] = seed
     table["dr_relative_error"] = (table["dr"] / table["true_value"] - 1).abs()

@@ -1,12 +1,13 @@
 r"""Our LightGCN training against PyG's on one GPU, and both against the propagation's bandwidth floor.
 
 One prepared run for a lent NVIDIA H200 (torch 2.11, lightning 2.6, torch-geometric 2.8, no
-prefect / mlflow / great_expectations there): it imports only ``models/`` (through
-:mod:`vs_pyg`), numpy, torch, lightning and torch-geometric. Same comparison as ``vs_pyg.py``
-(dim 64, 3 layers, batch 8,192, one negative, BPR + L2 1e-4, Adam 1e-3; PyG's ``LightGCN`` trained
-as ``examples/lightgcn.py`` does; ours through ``lightning.Trainer`` with ``EpochBatches`` of
-``bpr_batch``), in fp32, on a seeded power-law graph of ``--size`` unique interactions
-(8 M by default: 400 k users, 200 k items, 90 % train).
+prefect / mlflow / great_expectations there, and the project not installed: ``_common`` registers
+the checkout as the package ``recause``): it imports only ``recause.models`` (through
+:mod:`_lightgcn`, shared with ``vs_pyg.py``), numpy, torch, lightning and torch-geometric.
+Same comparison as ``vs_pyg.py`` (dim 64, 3 layers, batch 8,192, one negative, BPR + L2 1e-4,
+Adam 1e-3; PyG's ``LightGCN`` trained as ``examples/lightgcn.py`` does; ours through
+``lightning.Trainer`` with ``EpochBatches`` of ``bpr_batch``), in fp32, on a seeded power-law
+graph of ``--size`` unique interactions (8 M by default: 400 k users, 200 k items, 90 % train).
 
 Timing: every step is timed between ``torch.cuda.synchronize()`` calls, data loading included;
 s/epoch = mean step time (warm-up left out) × steps per epoch. PyG trains first for ``--epochs``
@@ -25,7 +26,8 @@ no row were reused from cache; per node its row pointer and its output row). A t
 makes 2L of them (L forward, L backward: :math:`\hat A` is symmetric), so the floor is
 :math:`2L\,B_{\text{SpMM}} \times \text{steps per epoch} / W` with W the HBM bandwidth
 (4.8 TB/s for the H200; ``--bandwidth``). ``fraction_of_floor`` = floor / measured (1 = at the
-floor). nnz = 2 × train interactions (both directions).
+floor). nnz = 2 × train interactions (both directions). The floor's functions are
+``_lightgcn.spmm_bytes`` and ``_lightgcn.floor_seconds_per_step``.
 
 Run on the GPU machine: ``python bench/gpu_train.py`` (``--size 8000000 --max-seconds 300``);
 on a CPU, ``--tiny`` runs the same code at 6 k interactions in seconds (the test does). Prints a
@@ -35,7 +37,7 @@ table last, writes ``gpu_train.json`` under ``$OUT`` (default ``outputs/gpu``), 
 
 from __future__ import annotations
 
-import _common  # noqa: F401  (pins CPU threads before torch)
+import _common  # noqa: F401  (one CPU thread, recause importable from the checkout: before numpy and torch)
 
 import argparse
 import json
@@ -47,23 +49,15 @@ from pathlib import Path
 
 import torch
 
-import vs_pyg as V
+import _lightgcn as V
+from _lightgcn import floor_seconds_per_step, spmm_bytes
 
 H200_BYTES_PER_SECOND = 4.8e12
 PYG_REFERENCE = "PyG LightGCN, example-style, on the H200 at 8.0 M interactions: 127.5 ms/step, 124 s/epoch, 10 GB peak"
 
 
-def spmm_bytes(nnz: int, n_nodes: int, dim: int, value_bytes: int = 4, index_bytes: int = 8) -> int:
-    """Bytes one CSR sparse–dense product moves: nnz (value + column + gathered row) + n (pointer + output row)."""
-    return nnz * (value_bytes + index_bytes + 4 * dim) + index_bytes * (n_nodes + 1) + 4 * n_nodes * dim
-
-
-def floor_seconds_per_step(nnz: int, n_nodes: int, dim: int, layers: int, bandwidth: float) -> float:
-    """The 2L propagation products of one step (forward + backward) at ``bandwidth`` bytes/s."""
-    return 2 * layers * spmm_bytes(nnz, n_nodes, dim) / bandwidth
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The run's settings; ``--tiny`` shrinks it to a CPU smoke run."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=8_000_000, help="unique interactions (train + held out)")
     parser.add_argument("--epochs", type=float, default=1.0, help="epochs of PyG's training (ours: the same steps)")
@@ -86,6 +80,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Both trainings, the timings against the floor, ``gpu_train.json``; returns the details written."""
     args = parse_args(argv)
     start = time.perf_counter()
     end = start + args.max_seconds

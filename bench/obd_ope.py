@@ -19,45 +19,23 @@ Ends with ``RESULT ...``.
 
 from __future__ import annotations
 
-import os
+import _common  # noqa: F401  (one thread, offline, recause importable: before numpy)
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import argparse
+import time
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
+import pandas as pd
+import yaml
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
+from _ope import estimators
+from recause.models.ope.comparison import estimate_all
+from recause.models.ope.reward_models import CrossFittedLogistic
+from recause.models.policies.bandit import bernoulli_ts_action_dist
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from models.bandit_policies import bernoulli_ts_action_dist  # noqa: E402
-from models.ope import (  # noqa: E402
-    DirectMethod,
-    DoublyRobust,
-    InverseProbabilityWeighting,
-    SelfNormalizedDoublyRobust,
-    SelfNormalizedInverseProbabilityWeighting,
-)
-from models.ope_tuning import DoublyRobustWithShrinkageTuning, SwitchDoublyRobustTuning, estimate_all  # noqa: E402
-from models.reward_models import CrossFittedLogistic  # noqa: E402
-
-DATA = Path(os.environ.get("RECAUSE_DATA_DIR", ROOT.parent / "shared" / "data")) / "open-bandit"
+DATA = _common.DATA / "open-bandit"
 OBP_PUBLISHED = {"dm": 0.003545, "ipw": 0.004553, "snipw": 0.004776, "dr": 0.004728}
-ESTIMATORS = {
-    "dm": DirectMethod(),
-    "ipw": InverseProbabilityWeighting(),
-    "snipw": SelfNormalizedInverseProbabilityWeighting(),
-    "dr": DoublyRobust(),
-    "sndr": SelfNormalizedDoublyRobust(),
-    "switch-dr-tuned": SwitchDoublyRobustTuning(),
-    "dr-os-tuned": DoublyRobustWithShrinkageTuning(),
-}
+ESTIMATORS = estimators()
 
 
 def load(campaign: str = "all") -> dict[str, np.ndarray]:
@@ -88,6 +66,7 @@ def load(campaign: str = "all") -> dict[str, np.ndarray]:
 
 
 def reward_model(data: dict[str, np.ndarray], C: float = 1.0, n_folds: int = 3) -> np.ndarray:
+    """obp's ``RegressionModel`` of the quickstart: (n, n_items, 3) cross-fitted click probabilities."""
     n_actions = data["action_context"].shape[0]
     model = CrossFittedLogistic(n_actions=n_actions, len_list=3, n_folds=n_folds, random_state=12345, max_iter=1000, C=C)
     return model.fit_predict(data["context"], data["action"], data["reward"], data["position"], data["action_context"])

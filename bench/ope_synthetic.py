@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ope_synthetic.py [--seeds 20] [--first-seed 0] [--n-bootstrap 500]
 
-World (``models/world.py``): 2,000 users, 100 items, 10 topics, slates of 5, ~10 sessions per user
+World (``recause.models.world.scm``): 2,000 users, 100 items, 10 topics, slates of 5, ~10 sessions per user
 (≈100,000 impressions per seed), ε = 0.1 logging exploration, everything else at the defaults.
 Why this size: with 100 items every propensity is ≥ ε/100 = 0.001, and the evaluation policies are
 stochastic (softmax), so importance weights stay moderate; a 2,000-item catalogue with
@@ -18,7 +18,7 @@ estimand of the position-wise estimators on these logs.
 
 Reward model (observable features only): cross-fitted (2 folds) logistic regression on one-hot
 user id, one-hot slot, one-hot item id and the item's standardised log impression count
-(``models.reward_models.CrossFittedLogistic``, C=1).
+(``recause.models.ope.reward_models.CrossFittedLogistic``, C=1).
 
 Reports per estimator the mean and max relative error, the coverage of 95% bootstrap intervals,
 and per seed the Kendall τ between estimated and true lifts over the logging policy (DR, paired
@@ -29,52 +29,26 @@ kendall_tau_mean=... kendall_tau_min=...``.
 
 from __future__ import annotations
 
-import os
+import _common  # noqa: F401  (one thread, offline, recause importable: before numpy)
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import argparse
+import time
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from models.bandit_policies import softmax_action_dist  # noqa: E402
-from models.ope import (  # noqa: E402
-    DirectMethod,
-    DoublyRobust,
-    InverseProbabilityWeighting,
-    SelfNormalizedDoublyRobust,
-    SelfNormalizedInverseProbabilityWeighting,
-)
-from models.ope_tuning import (  # noqa: E402
-    DoublyRobustWithShrinkageTuning,
-    SwitchDoublyRobustTuning,
-    compare_policies,
-    estimate_all,
-)
-from models.reward_models import CrossFittedLogistic  # noqa: E402
-from models.world import SyntheticWorld, WorldConfig  # noqa: E402
+from _ope import estimators
+from recause.models.ope.comparison import compare_policies, estimate_all
+from recause.models.ope.reward_models import CrossFittedLogistic
+from recause.models.policies.bandit import softmax_action_dist
+from recause.models.world.scm import SyntheticWorld, WorldConfig
 
 CONFIG = WorldConfig(n_users=2000, n_items=100, n_topics=10, slate_size=5, mean_sessions=10.0)
 TEMPERATURE = 0.5
-ESTIMATORS = {
-    "dm": DirectMethod(),
-    "ipw": InverseProbabilityWeighting(),
-    "snipw": SelfNormalizedInverseProbabilityWeighting(),
-    "dr": DoublyRobust(),
-    "sndr": SelfNormalizedDoublyRobust(),
-    "switch-dr-tuned": SwitchDoublyRobustTuning(),
-    "dr-os-tuned": DoublyRobustWithShrinkageTuning(),
-}
+ESTIMATORS = estimators()
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
+    """Per-row z-scores (the policies' temperature applies to standardised scores)."""
     return (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True)
 
 
@@ -107,6 +81,7 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run_seed(seed: int, n_bootstrap: int) -> dict:
+    """One world: every estimator's estimate of every policy, the DR lifts over logging, and the truth."""
     from scipy import sparse
 
     world = SyntheticWorld.create(CONFIG, seed=seed)

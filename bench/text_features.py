@@ -9,30 +9,25 @@ text; achieved GFLOP/s (exact multiply-adds of the unpadded tokens) against this
 one-thread fp32 matmul peak measured in the same run; the warm-cache re-run against the cold run;
 and, separately, the optional int8 path (cosine to fp32, and whether a text-only ranking holds).
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/text_features.py [--n-texts 10000]
+    .venv/bin/python bench/text_features.py [--n-texts 10000]
 """
 
 from __future__ import annotations
 
+import _common  # noqa: F401  (one thread, offline, recause importable: before numpy)
+
 import argparse
-import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from models.text_encoder import encoder_flops  # noqa: E402
-from models.world import SyntheticWorld, WorldConfig  # noqa: E402
-from tasks.embedding_cache import CachedEmbedder, EmbeddingCache  # noqa: E402
-from tasks.features import item_documents  # noqa: E402
-from tasks.text_model import load_encoder, resolve_model  # noqa: E402
+from recause.models.text.encoder import encoder_flops
+from recause.models.world.scm import SyntheticWorld, WorldConfig
+from recause.tasks.features.build import item_documents
+from recause.tasks.features.cache import CachedEmbedder, EmbeddingCache
+from recause.tasks.features.encoder import load_encoder, resolve_model
 
 
 def matmul_peak(threads: int, repeats: int = 10) -> float:

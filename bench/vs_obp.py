@@ -23,36 +23,32 @@ Ends with ``RESULT max_abs_diff=... time_ratio=... obd_dr_relative_error=...``; 
 
 from __future__ import annotations
 
+import _common  # noqa: F401  (one thread, offline, recause importable: before numpy)
+
+import argparse
+import json
 import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
+import numpy as np
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+from _ope import GRID_OS, GRID_SWITCH, LAMBDA_CLIP, LAMBDA_OS, LAMBDA_SWITCH, obp_matched_estimators
 
-import numpy as np  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-OBP_PYTHON = ROOT / ".venv-obp" / "bin" / "python"
-DATA = ROOT.parent / "shared" / "data" / "open-bandit"
+OBP_PYTHON = _common.ROOT / ".venv-obp" / "bin" / "python"
+DATA = _common.DATA / "open-bandit"
 N_ACTIONS, DIM_CONTEXT, N_ROUNDS = 10, 5, 10_000
 POLICIES = ("ipw-learner", "eps-greedy", "softmax")
-LAMBDA_CLIP, LAMBDA_SWITCH, LAMBDA_OS = 20.0, 20.0, 100.0
-GRID_SWITCH = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, float("inf")]
-GRID_OS = [1.0, 10.0, 100.0, 1000.0, 10000.0, float("inf")]
 SELF_NORMALISED = ("snipw", "sndr")
 TUNED = ("switch-dr-slope", "dr-os-mse")
 
 
 # ------------------------------------------------------------------------------------ obp side (its venv)
 def obp_estimators() -> list:
+    """obp's instances of the ten estimators of :func:`_ope.obp_matched_estimators`, with the same λ and grids."""
     from obp.ope import (
         DirectMethod,
         DoublyRobust,
@@ -80,6 +76,7 @@ def obp_estimators() -> list:
 
 
 def obp_generate(folder: Path, seeds: int) -> None:
+    """obp's synthetic inputs of every seed and its OBD quickstart, saved as .npz in ``folder``."""
     from obp.dataset import (
         OpenBanditDataset,
         SyntheticBanditDataset,
@@ -147,6 +144,7 @@ def _gunzip(path: Path) -> bytes:
 
 
 def obp_evaluate(folder: Path, seeds: int, n_bootstrap: int) -> dict:
+    """obp's estimates, intervals and tuned λ of every (seed, policy, estimator); its timed loop's seconds."""
     from obp.ope import OffPolicyEvaluation
 
     inputs = [dict(np.load(folder / f"seed_{s}.npz")) for s in range(seeds)]
@@ -170,38 +168,13 @@ def obp_evaluate(folder: Path, seeds: int, n_bootstrap: int) -> dict:
 
 
 # ------------------------------------------------------------------------------------ Recause side
-def our_estimators() -> dict:
-    from models.ope import (
-        DirectMethod,
-        DoublyRobust,
-        DoublyRobustWithShrinkage,
-        InverseProbabilityWeighting,
-        SelfNormalizedDoublyRobust,
-        SelfNormalizedInverseProbabilityWeighting,
-        SwitchDoublyRobust,
-    )
-    from models.ope_tuning import DoublyRobustWithShrinkageTuning, SwitchDoublyRobustTuning
-
-    return {
-        "dm": DirectMethod(),
-        "ipw": InverseProbabilityWeighting(),
-        "ipw-clip": InverseProbabilityWeighting(lambda_=LAMBDA_CLIP),
-        "snipw": SelfNormalizedInverseProbabilityWeighting(),
-        "dr": DoublyRobust(),
-        "sndr": SelfNormalizedDoublyRobust(),
-        "switch-dr": SwitchDoublyRobust(lambda_=LAMBDA_SWITCH),
-        "dr-os": DoublyRobustWithShrinkage(lambda_=LAMBDA_OS),
-        "switch-dr-slope": SwitchDoublyRobustTuning(lambdas=tuple(GRID_SWITCH), tuning_method="slope"),
-        "dr-os-mse": DoublyRobustWithShrinkageTuning(lambdas=tuple(GRID_OS), tuning_method="mse"),
-    }
-
-
 def our_evaluate(folder: Path, seeds: int, n_bootstrap: int) -> dict:
-    from models.ope import check_inputs
-    from models.ope_tuning import estimate_all
+    """Our estimates and intervals of every (seed, policy, estimator), the timed loop's seconds, the tuned λ."""
+    from recause.models.ope.comparison import estimate_all
+    from recause.models.ope.estimators import check_inputs
 
     inputs = [dict(np.load(folder / f"seed_{s}.npz")) for s in range(seeds)]
-    estimators = our_estimators()
+    estimators = obp_matched_estimators()
     results: dict = {}
     start = time.perf_counter()
     for seed, arrays in enumerate(inputs):
@@ -223,7 +196,8 @@ def our_evaluate(folder: Path, seeds: int, n_bootstrap: int) -> dict:
 
 
 def our_reward_model_gap(folder: Path, seeds: int) -> float:
-    from models.reward_models import CrossFittedLogistic
+    """Max |q̂ ours − q̂ obp| of the cross-fitted logistic reward model over every seed's rounds."""
+    from recause.models.ope.reward_models import CrossFittedLogistic
 
     gap = 0.0
     for seed in range(seeds):
@@ -235,18 +209,20 @@ def our_reward_model_gap(folder: Path, seeds: int) -> float:
 
 
 def our_obd_gap(folder: Path) -> float:
-    from models.ope_tuning import estimate_all
+    """Max |estimate ours − obp's| of every estimator on obp's own OBD quickstart inputs."""
+    from recause.models.ope.comparison import estimate_all
 
     arrays = np.load(folder / "obd.npz")
     n = arrays["reward"].shape[0]
     dist = np.broadcast_to(arrays["action_dist"], (n,) + arrays["action_dist"].shape[1:])
-    ours = estimate_all(our_estimators(), reward=arrays["reward"], action=arrays["action"], pscore=arrays["pscore"],
+    ours = estimate_all(obp_matched_estimators(), reward=arrays["reward"], action=arrays["action"], pscore=arrays["pscore"],
                         position=arrays["position"], action_dist=dist, estimated_rewards_by_reg_model=arrays["q_hat"],
                         n_bootstrap_samples=1)
     return max(abs(ours[str(label)].value - float(v)) for label, v in zip(arrays["labels"], arrays["values"]))
 
 
 def run_obp(mode: str, folder: Path, *extra: str) -> str:
+    """This file in ``mode`` (generate / evaluate) inside obp's venv, one thread; its stdout."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     done = subprocess.run([str(OBP_PYTHON), __file__, mode, str(folder), *extra], env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -255,6 +231,7 @@ def run_obp(mode: str, folder: Path, *extra: str) -> str:
 
 
 def compare(obp: dict, ours: dict) -> dict[str, float]:
+    """Largest estimate and interval gaps, and the count of tuned λ that differ, over every common key."""
     value_gap = interval_gap = 0.0
     lambda_mismatch = 0
     for key, theirs in obp["results"].items():
@@ -275,8 +252,6 @@ def main() -> None:
     args = parser.parse_args()
     if not OBP_PYTHON.exists():
         sys.exit(f"{OBP_PYTHON} not found: run `bash bench/setup_peers.sh obp` first")
-    sys.path.insert(0, str(ROOT))
-    sys.path.insert(0, str(ROOT / "bench"))
     with tempfile.TemporaryDirectory(prefix="recause-vs-obp-") as tmp:
         folder = Path(tmp)
         t0 = time.perf_counter()
@@ -295,7 +270,7 @@ def main() -> None:
     obd = run_obd(n_sim=100_000, seed=12345, n_bootstrap=1000, quiet=True)
     ratio = ours["seconds"] / obp["seconds"]
     n_keys = len(obp["results"])
-    print(f"\nobp 0.5.7 vs Recause: {args.seeds} seeds x {len(POLICIES)} policies x {len(our_estimators())} estimators "
+    print(f"\nobp 0.5.7 vs Recause: {args.seeds} seeds x {len(POLICIES)} policies x {len(obp_matched_estimators())} estimators "
           f"= {n_keys} estimates, n_bootstrap={args.n_bootstrap}, one thread")
     print(f"{'check':<58} {'value':>14}")
     rows = [

