@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
                                "prop_floor_fraction", "loss_first", "loss_last", "recall20_before", "recall20_after",
                                "peak_gb"]))
     print(f"RESULT epoch_time_ratio_vs_pyg={ratio:.4g} fraction_of_floor={result['fraction_of_floor']:.4g} "
-          f"ours_s_per_epoch={ours.epoch_seconds(args.warmup):.3f} pyg_s_per_epoch={pyg.epoch_seconds(args.warmup):.3f} "
+          f"ours_s_per_epoch={ours.epoch_seconds(args.warmup):.4g} pyg_s_per_epoch={pyg.epoch_seconds(args.warmup):.4g} "
           f"device={device.type} size={args.size}", flush=True)
     return details
 

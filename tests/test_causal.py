@@ -3,6 +3,7 @@ objective's validation, and one training step of the Lightning module."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import warnings
@@ -10,8 +11,9 @@ import warnings
 import pytest
 import torch
 
-from models.causal import CausalModule, CausalRecommender, Objective, PairHead, log_intensity, logit
-from models.causal_losses import (
+from recause.models.gnn.module import CausalModule, Objective, log_intensity, logit
+from recause.models.gnn.heads import CausalRecommender, PairHead
+from recause.models.gnn.losses import (
     bce_prob,
     bpr_loss,
     cloglog_log_probs,
@@ -23,7 +25,7 @@ from models.causal_losses import (
     targeted_regularisation,
     thinned_log_probs,
 )
-from models.gnn import BipartiteGraph, LightGCNEncoder
+from recause.models.gnn.encoders import BipartiteGraph, LightGCNEncoder
 
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -194,20 +196,85 @@ def causal_batch() -> dict[str, torch.Tensor]:
     }
 
 
+def grad_of(value: torch.Tensor, parameter: torch.Tensor) -> torch.Tensor:
+    """d value / d parameter (zeros where value does not depend on it)."""
+    (grad,) = torch.autograd.grad(value, parameter, retain_graph=True, allow_unused=True)
+    return torch.zeros_like(parameter) if grad is None else grad
+
+
+def finite_difference(loss_of, parameter: torch.Tensor, step: float = 1e-6) -> float:
+    """Central difference of a scalar loss w.r.t. a one-element parameter."""
+    with torch.no_grad():
+        parameter.add_(step)
+        up = float(loss_of())
+        parameter.sub_(2 * step)
+        down = float(loss_of())
+        parameter.add_(step)
+    return (up - down) / (2 * step)
+
+
+@pytest.fixture
+def float64():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
 @pytest.mark.parametrize("weighting", ["none", "ips", "snips", "dr", "sndr"])
-def test_one_step_trains_every_head_it_uses(weighting: str) -> None:
+def test_one_step_trains_every_head_it_uses(weighting: str, float64) -> None:
+    """Every head's gradient is the loss's true derivative (finite differences, in float64) and is
+    non-zero; each part of the loss leaves the heads it does not model exactly untouched."""
     heads = {"exposed": "shared", "unexposed": "shared", "propensity": "shared"}
     if weighting in ("dr", "sndr"):
         heads["imputation"] = "shared"
     model, graph = small_model(heads)
+    adjacency = graph.adjacency.to(torch.float64)  # the graph is built in float32 whatever the default
+    graph = dataclasses.replace(graph, adjacency=adjacency, adjacency_t=adjacency, degree=graph.degree.double())
     objective = Objective("causal", weighting=weighting, train_propensity=True, unexposed=True, targeted_weight=0.1)
     module = CausalModule(model, graph, objective)
-    loss, parts = module.model_step(causal_batch())
+    batch = {k: v.double() if v.is_floating_point() else v for k, v in causal_batch().items()}
+    loss, parts = module.model_step(batch)
     assert torch.isfinite(loss) and set(parts) >= {"exposed", "propensity", "unexposed", "targeted", "l2"}
-    loss.backward()
-    for head in heads:
-        assert model.heads[head].user_bias.bias.grad is not None, head
-    assert model.examination_logit.grad.abs().sum() > 0 and model.epsilon.grad is not None
+    assert loss.dtype == torch.float64
+    # every head the objective uses gets a gradient
+    head_grads = {head: float(grad_of(loss, model.heads[head].user_bias.bias)[0]) for head in heads}
+    assert all(abs(g) > 1e-6 for g in head_grads.values()), head_grads
+    # learned propensities enter the exposed-row weights detached: the weights never train the exposure model
+    for parameter in model.heads["propensity"].parameters():
+        assert torch.equal(grad_of(parts["exposed"], parameter), torch.zeros_like(parameter))
+    # so are the doubly robust imputations: m is trained by its own likelihood only
+    if "imputation" in heads:
+        for parameter in model.heads["imputation"].parameters():
+            assert torch.equal(grad_of(parts["exposed"], parameter), torch.zeros_like(parameter))
+    # the exposure and organic likelihoods do not touch f1's head, nor the exposure likelihood f0's
+    for parameter in model.heads["exposed"].parameters():
+        assert torch.equal(grad_of(parts["propensity"] + parts["unexposed"], parameter), torch.zeros_like(parameter))
+    for parameter in model.heads["unexposed"].parameters():
+        assert torch.equal(grad_of(parts["propensity"], parameter), torch.zeros_like(parameter))
+    # ε lives only in the targeted regulariser
+    others = sum(v for k, v in parts.items() if k != "targeted")
+    assert float(grad_of(others, model.epsilon)) == 0.0
+    eps_grad = float(grad_of(loss, model.epsilon))
+    assert abs(eps_grad) > 1e-6
+    # slots 2 and 3 are examined (κ is learned); slot 1's κ is fixed at 1 and has no parameter
+    assert (grad_of(loss, model.examination_logit).abs() > 1e-8).all()
+    # and the gradients are the loss's true derivatives (central differences, after autograd is done),
+    # except through the stop-gradients: the weights' propensity and the imputation's f0
+    total = lambda: module.model_step(batch)[0]  # noqa: E731
+    without_exposed = lambda: (lambda out: out[0] - out[1]["exposed"])(module.model_step(batch))  # noqa: E731
+    for head, grad in head_grads.items():
+        bias = model.heads[head].user_bias.bias
+        if head == "unexposed" and weighting in ("dr", "sndr"):
+            continue  # f0 enters the doubly robust terms both attached (q) and detached (m): no loss to difference
+        if head == "imputation" or (head == "propensity" and weighting != "none"):
+            # the weights' g and the doubly robust imputations m are constants of the exposed-row loss: the full
+            # loss moves with them, but that path is cut, so the gradient is the derivative of the rest
+            assert abs(finite_difference(total, bias) - grad) > 1e-4
+            assert grad == pytest.approx(finite_difference(without_exposed, bias), rel=1e-5, abs=1e-9)
+            continue
+        assert grad == pytest.approx(finite_difference(total, bias), rel=1e-5, abs=1e-9), head
+    assert eps_grad == pytest.approx(finite_difference(total, model.epsilon), rel=1e-5)
 
 
 def test_t_learner_keeps_the_control_arm_out_of_the_exposed_likelihood() -> None:
@@ -215,9 +282,20 @@ def test_t_learner_keeps_the_control_arm_out_of_the_exposed_likelihood() -> None
     objective = Objective("causal", unexposed=True, detach_control=True)
     batch = causal_batch()
     loss, parts = CausalModule(model, graph, objective).model_step(batch)
-    parts["exposed"].backward()
-    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in model.encoders["control"].parameters())
-    assert model.encoders["treated"].input.embedding.weight.grad.abs().sum() > 0
+    control = model.encoders["control"].input.embedding.weight
+    treated = model.encoders["treated"].input.embedding.weight
+    # the exposed rows train the treated arm only ...
+    assert torch.equal(grad_of(parts["exposed"], control), torch.zeros_like(control))
+    for parameter in [*model.encoders["control"].parameters(), *model.heads["unexposed"].parameters()]:
+        assert torch.equal(grad_of(parts["exposed"], parameter), torch.zeros_like(parameter))
+    assert grad_of(parts["exposed"], treated).abs().sum() > 0
+    # ... and the organic likelihood the control arm only
+    assert grad_of(parts["unexposed"], control).abs().sum() > 0
+    assert torch.equal(grad_of(parts["unexposed"], treated), torch.zeros_like(treated))
+    # without the detach, the same exposed rows would reach f0 (so the zero above is the detach's doing)
+    model, graph = small_model({"exposed": "treated", "unexposed": "control"})
+    _, attached = CausalModule(model, graph, Objective("causal", unexposed=True)).model_step(batch)
+    assert grad_of(attached["exposed"], model.encoders["control"].input.embedding.weight).abs().sum() > 0
 
 
 def test_scores_are_probabilities_and_propensities() -> None:
@@ -225,8 +303,15 @@ def test_scores_are_probabilities_and_propensities() -> None:
 
     model, graph = small_model({"exposed": "shared", "propensity": "shared"})
     module = CausalModule(model, graph, Objective("causal", train_propensity=True))
-    for head in ("exposed", "propensity"):
-        s = module.scores(np.array([0, 2]), head)
-        assert s.shape == (2, 4) and (s > 0).all() and (s < 1).all()
+    users = np.array([0, 2])
+    with torch.no_grad():
+        h = model.states(graph)["shared"].double()
+    # fresh heads are a dot product plus the head's bias (exposed: -1, propensity: 0)
+    dot = (h[users] @ h[3:].T).numpy()
+    exposed, propensity = module.scores(users, "exposed"), module.scores(users, "propensity")
+    assert exposed.shape == propensity.shape == (2, 4)
+    np.testing.assert_allclose(exposed, 1 / (1 + np.exp(-(dot - 1.0))), rtol=1e-5)
+    np.testing.assert_allclose(propensity, 1 - np.exp(-np.exp(dot)), rtol=1e-5)  # g = 1 - e^{-λ}, λ = e^{logit}
+    assert ((exposed > 0) & (exposed < 1)).all() and ((propensity > 0) & (propensity < 1)).all()
     bpr = CausalModule(model, graph, Objective("bpr"))
-    assert (bpr.scores(np.array([0]), "exposed") < 0).any()  # BPR scores are logits, not probabilities
+    np.testing.assert_allclose(bpr.scores(users, "exposed"), dot - 1.0, rtol=1e-5, atol=1e-7)  # BPR scores are raw logits

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def recause(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # its own ephemeral API
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "recause.flows.cli", *args],
         cwd=ROOT, env={**full_env, **(env or {})}, capture_output=True, text=True, timeout=timeout,
     )
 
@@ -87,5 +90,29 @@ def test_run_prints_the_summary_path(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(l for l in result.stdout.splitlines() if l.startswith("summary: "))
     path = Path(line.removeprefix("summary: "))
-    assert path.exists() and path.is_relative_to(tmp_path / "runs")
-    assert (tmp_path / "mlflow.db").exists()
+    assert path.exists() and path.is_relative_to(tmp_path / "runs") and path.parent.name.endswith("-synthetic-smoke")
+    # what the printed path holds: this run's summary, data that passed, metrics in range
+    summary = json.loads(path.read_text())
+    assert (summary["run/dataset"], summary["run/preset"]) == ("synthetic", "smoke")
+    assert summary["validation/passed"] is True and summary["validation/n_quarantined"] == 0
+    assert 0.0 <= summary["ranking/recall_at_20"] <= 1.0 and 0.0 < summary["causal/pehe"] < 1.0
+    assert summary["causal/cp_at_10"] <= summary["causal/cp_at_10_oracle"]
+    assert all(summary[f"stage/{s}/seconds"] > 0 for s in ("load", "validate", "split", "train", "evaluate"))
+    for key, value in summary.items():  # runtime facts, where the summary reports them, are the run's settings
+        if key == "runtime/seed":
+            assert value == 0
+        elif key == "runtime/threads":
+            assert value == 1
+        elif key.startswith("runtime/") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            assert value >= 0, key
+    # the MLflow run it names is in the SQLite store under the output root, finished, in this dataset's experiment
+    store = tmp_path / "mlflow.db"
+    assert summary["mlflow/tracking_uri"] == f"sqlite:///{store.resolve().as_posix()}"
+    with closing(sqlite3.connect(store)) as db:
+        rows = db.execute(
+            "SELECT r.status, e.name FROM runs r JOIN experiments e ON r.experiment_id = e.experiment_id WHERE r.run_uuid = ?",
+            (summary["mlflow/run_id"],),
+        ).fetchall()
+        tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (summary["mlflow/run_id"],)).fetchall())
+    assert rows == [("FINISHED", "recause/synthetic")]
+    assert tags["recause.preset"] == "smoke" and tags["recause.output_dir"] == str(path.parent)

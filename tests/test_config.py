@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from flows.config import PipelineConfig, available_presets, build_config, parse_override
+from recause.flows.config import PipelineConfig, available_presets, build_config, parse_override
 
 
 def test_every_preset_is_a_valid_config() -> None:

@@ -6,15 +6,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.critic import two_sample_auc
-from models.ope import DirectMethod, DoublyRobust, InverseProbabilityWeighting, SelfNormalizedDoublyRobust, SelfNormalizedInverseProbabilityWeighting
-from models.ope_tuning import SwitchDoublyRobustTuning
-from models.world import WorldConfig
-from tasks.baselines import BaselinesConfig, build_baselines
-from tasks.contrastive import ContrastConfig, Rounds, compress, contrast_interventions, fit_reward_model, logged_rounds, verdict
-from tasks.datasets.synthetic import load_synthetic
-from tasks.interventions import InterventionSpec, PolicySources, build_intervention, diversified_scores, penalised_scores, softmax_policy
-from tasks.split import SplitConfig, split_dataset
+from recause.models.critic import two_sample_auc
+from recause.models.ope.estimators import DirectMethod, DoublyRobust, InverseProbabilityWeighting, SelfNormalizedDoublyRobust, SelfNormalizedInverseProbabilityWeighting
+from recause.models.ope.tuning import SwitchDoublyRobustTuning
+from recause.models.world.scm import WorldConfig
+from recause.tasks.baselines import BaselinesConfig, build_baselines
+from recause.models.policies.stochastic import diversified_scores, penalised_scores, softmax_policy
+from recause.tasks.contrast.config import ContrastConfig
+from recause.tasks.contrast.estimation import Rounds, compress, fit_reward_model, logged_rounds
+from recause.tasks.contrast.interventions import PolicySwap
+from recause.tasks.contrast.result import verdict
+from recause.tasks.contrast.sources import PolicySources
+from recause.tasks.contrast.stage import contrast_interventions
+from recause.tasks.data.synthetic import load_synthetic
+from recause.tasks.data.split import SplitConfig, split_dataset
 
 
 def test_two_action_compression_gives_identical_estimates() -> None:
@@ -62,22 +67,22 @@ def sources(**kw) -> PolicySources:
 @pytest.mark.parametrize(
     ("spec", "reason"),
     [
-        (InterventionSpec(name="d", policy="diversity", base="popularity"), "needs item text embeddings"),
-        (InterventionSpec(name="c", policy="content"), "no text"),
-        (InterventionSpec(name="o", policy="oracle_uplift"), "not available"),
-        (InterventionSpec(name="b", policy="bts"), "Beta prior"),
-        (InterventionSpec(name="l", policy="logging"), "logging policy"),
-        (InterventionSpec(name="p", policy="popularity_penalty", base="content"), "base policy 'content'"),
+        (PolicySwap(name="d", policy="diversity", base="popularity"), "needs item text embeddings"),
+        (PolicySwap(name="c", policy="content"), "no text"),
+        (PolicySwap(name="o", policy="oracle_uplift"), "not available"),
+        (PolicySwap(name="b", policy="bts"), "Beta prior"),
+        (PolicySwap(name="l", policy="logging"), "logging policy"),
+        (PolicySwap(name="p", policy="popularity_penalty", base="content"), "base policy 'content'"),
     ],
 )
-def test_unsupported_interventions_say_why(spec: InterventionSpec, reason: str) -> None:
-    built = build_intervention(spec, sources())
+def test_unsupported_interventions_say_why(spec: PolicySwap, reason: str) -> None:
+    built = spec.build(sources())
     assert isinstance(built, str) and reason in built
 
 
 def test_bts_intervention_differs_by_slot() -> None:
     prior = (np.array([50.0, 5.0, 1.0]), np.array([1.0, 5.0, 50.0]))
-    policy = build_intervention(InterventionSpec(name="b", policy="bts", epsilon=0.0), sources(bts_prior=prior))
+    policy = PolicySwap(name="b", policy="bts", epsilon=0.0).build(sources(bts_prior=prior))
     probs = policy(np.array([0, 0]), np.array([0, 1]))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     assert probs[0, 0] > 0.9 and probs[1, 1] > 0.9  # the strongest arm leads slot 1, the next one slot 2
@@ -93,8 +98,8 @@ def test_critic_tells_shifted_samples_apart_and_not_identical_ones() -> None:
 
 
 def test_verdict_wording() -> None:
-    from models.ope import Estimate
-    from models.ope_tuning import Lift
+    from recause.models.ope.estimators import Estimate
+    from recause.models.ope.comparison import Lift
 
     e = Estimate(0.1, 0.1, 0.05, 0.15)
     up = Lift(e, e, e, Estimate(0.041, 0.04, 0.01, 0.073))
@@ -114,7 +119,7 @@ def test_contrast_on_a_small_world_tracks_the_truth() -> None:
         logging=lambda users: data.logging_scores.score(split.users.ids[users], split.items.ids),
         log_popularity=np.log1p(np.bincount(train["item"], minlength=split.n_items).astype(float)),
     )
-    specs = [InterventionSpec(name=n, policy=n) for n in ("random", "popularity", "oracle_relevance", "oracle_uplift")]
+    specs = [PolicySwap(name=n, policy=n) for n in ("random", "popularity", "oracle_relevance", "oracle_uplift")]
     result = contrast_interventions(split, src, ContrastConfig(interventions=specs, n_bootstrap=200), randomized_policy=None,
                                     outcome="click rate", world=data.world, seed=5)
     table = result.table.set_index("policy")

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.policies import FunctionPolicy, PopularityPolicy, RandomPolicy
-from models.world import WorldConfig
-from tasks.baselines import BaselinesConfig, build_baselines
-from tasks.datasets.schema import IdIndex
-from tasks.datasets.synthetic import load_synthetic
-from tasks.evaluate import EvaluationConfig, evaluate_baselines, evaluate_policy
-from tasks.split import Split, SplitConfig, split_dataset
+from recause.models.policies.scores import FunctionPolicy, PopularityPolicy, RandomPolicy
+from recause.models.world.scm import WorldConfig
+from recause.tasks.baselines import BaselinesConfig, build_baselines
+from recause.tasks.data.schema import IdIndex
+from recause.tasks.data.synthetic import load_synthetic
+from recause.tasks.evaluate import EvaluationConfig, evaluate_policies, evaluate_policy
+from recause.tasks.data.split import Split, SplitConfig, split_dataset
 
 
 def frame(pairs: list[tuple[int, int, bool]]) -> pd.DataFrame:
@@ -76,7 +76,7 @@ def test_baselines_and_oracles_on_the_world(small_world_split) -> None:
     baselines = build_baselines(split, data, BaselinesConfig(), seed=4)
     assert set(baselines.policies) == {"random", "popularity", "logging", "oracle_relevance", "oracle_uplift"}
     assert "content" in baselines.skipped  # no text features were built here
-    evaluation = evaluate_baselines(baselines, split, EvaluationConfig(), data.world)
+    evaluation = evaluate_policies([baselines], split, EvaluationConfig(), data.world)
     cp = {name: m["causal/cp_at_10"] for name, m in evaluation.test.items()}
     assert cp["oracle_uplift"] == max(cp.values())  # nothing beats ranking by the true effect
     value = {name: m["policy/true_incremental_value"] for name, m in evaluation.test.items()}

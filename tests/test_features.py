@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +11,11 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from models.keywords import mmr_keywords
-from models.topics import class_tfidf, topic_terms
-from tasks.embedding_cache import CachedEmbedder, EmbeddingCache, text_hashes
-from tasks.features import (
-    FeaturesConfig,
-    build_text_features,
-    history_vectors,
-    item_documents,
-    mix_user_vectors,
-    user_documents,
-)
+from recause.models.text.keywords import mmr_keywords
+from recause.models.text.topics import class_tfidf, topic_terms
+from recause.tasks.features.cache import CachedEmbedder, EmbeddingCache, text_hashes
+from recause.tasks.features.build import build_text_features, history_vectors, item_documents, mix_user_vectors, user_documents
+from recause.tasks.features.config import FeaturesConfig
 
 
 class CountingEncoder:
@@ -104,21 +99,65 @@ def test_cache_serves_known_texts_and_embeds_only_new_ones(tmp_path: Path) -> No
     assert encoder.seen[-1] == "x" and other_model.hits == 0
 
 
+SHARD = re.compile(r"shard-[0-9a-f]{32}\.npz")
+TEMP = re.compile(r"shard-[0-9a-f]{32}\.tmp")
+
+
 def test_cache_ignores_interrupted_writes(tmp_path: Path) -> None:
     cache = EmbeddingCache(tmp_path)
-    cache.add(text_hashes(["kept"]), np.ones((1, 8), np.float32))
-    (tmp_path / "shard-deadbeef.tmp").write_bytes(b"half a file")  # what a killed writer leaves
+    kept = cache.add(text_hashes(["kept"]), np.ones((1, 8), np.float32))
+    planted = tmp_path / f"shard-{'ab' * 16}.tmp"  # what a killed writer leaves: the writer's own temp name
+    planted.write_bytes(b"half a file")
     found, vectors = EmbeddingCache(tmp_path).lookup(text_hashes(["kept", "new"]), 8)
     assert found.tolist() == [True, False] and vectors[0].sum() == 8.0
-    assert not list(tmp_path.glob("*.tmp.npz"))
+    later = EmbeddingCache(tmp_path)
+    added = later.add(text_hashes(["new"]), np.full((1, 8), 2.0, np.float32))
+    # the stray temp file is neither read, nor renamed, nor counted as a shard
+    assert set(tmp_path.iterdir()) == {kept, added, planted} and planted.read_bytes() == b"half a file"
+    assert set(tmp_path.glob("*.npz")) == {kept, added}
+    found, vectors = EmbeddingCache(tmp_path).lookup(text_hashes(["kept", "new"]), 8)
+    assert found.all() and vectors[:, 0].tolist() == [1.0, 2.0]
+
+
+def test_cache_writes_one_shard_per_add_and_a_crash_leaves_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = EmbeddingCache(tmp_path / "model")
+    first = cache.add(text_hashes(["a", "b"]), np.ones((2, 8), np.float64))
+    assert first.parent == tmp_path / "model" and SHARD.fullmatch(first.name)
+    assert cache.add(text_hashes([]), np.zeros((0, 8), np.float32)) is None  # nothing to add: no file
+    second = cache.add(text_hashes(["c"]), np.full((1, 8), 2.0, np.float32))
+    assert SHARD.fullmatch(second.name) and second != first
+    assert set((tmp_path / "model").iterdir()) == {first, second}  # one shard per add, no temp file left
+    with np.load(second) as shard:
+        assert shard["hashes"].tolist() == text_hashes(["c"]).tolist()
+        assert shard["vectors"].dtype == np.float32 and (shard["vectors"] == 2.0).all()
+
+    def crash(handle, **arrays) -> None:  # the disk fills half-way through the shard
+        handle.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        cache.add(text_hashes(["lost"]), np.ones((1, 8), np.float32))
+    monkeypatch.undo()
+    assert set((tmp_path / "model").glob("*.npz")) == {first, second}  # no shard from the failed write
+    leftovers = set((tmp_path / "model").iterdir()) - {first, second}
+    assert all(TEMP.fullmatch(p.name) for p in leftovers)  # at most the writer's ignored temp file
+    for reader in (cache, EmbeddingCache(tmp_path / "model")):  # the writer itself and a later run
+        found, vectors = reader.lookup(text_hashes(["a", "c", "lost"]), 8)
+        assert found.tolist() == [True, True, False] and vectors[:, 0].tolist() == [1.0, 2.0, 0.0]
+    retry = cache.add(text_hashes(["lost"]), np.full((1, 8), 3.0, np.float32))
+    assert set((tmp_path / "model").glob("*.npz")) == {first, second, retry}
+    for reader in (cache, EmbeddingCache(tmp_path / "model")):
+        found, vectors = reader.lookup(text_hashes(["lost", "b"]), 8)
+        assert found.all() and vectors[:, 0].tolist() == [3.0, 1.0]
 
 
 @pytest.mark.slow
 def test_features_on_the_smoke_world(tmp_path: Path) -> None:
-    from models.world import WorldConfig
-    from tasks.datasets.synthetic import load_synthetic
-    from tasks.split import SplitConfig, split_dataset
-    from tasks.text_model import load_encoder
+    from recause.models.world.scm import WorldConfig
+    from recause.tasks.data.synthetic import load_synthetic
+    from recause.tasks.data.split import SplitConfig, split_dataset
+    from recause.tasks.features.encoder import load_encoder
 
     data = load_synthetic(WorldConfig(n_users=200, n_items=300, n_topics=8, slate_size=5, mean_sessions=6), seed=1)
     split = split_dataset(data, SplitConfig(), seed=1)

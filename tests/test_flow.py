@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from flows.config import build_config
+from recause.flows.config import build_config
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +31,32 @@ def mlflow_runs(tmp_path: Path, experiment: str):
     return client, client.search_runs([found.experiment_id])
 
 
-def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) -> None:
-    from flows.pipeline import pipeline
+ORACLES = ("oracle_relevance", "oracle_uplift")
+STAGES = ("load", "validate", "split", "features", "baselines", "train", "evaluate", "contrast")
 
-    state = pipeline(smoke_config(tmp_path), return_state=True)
+
+def selected_model(summary: dict) -> tuple[set[str], float, str]:
+    """The selection rule, read off the summary: the non-oracle policies whose validation entry
+    ``<prefix>/<name>/<model/selected_by>`` is largest; returns (names, best value, prefix of each)."""
+    suffix = "/" + summary["model/selected_by"]
+    scores = {}
+    for key, value in summary.items():
+        if key.endswith(suffix) and key.count("/") == suffix.count("/") + 1:  # <prefix>/<name><suffix>
+            prefix, name = key.split("/")[:2]
+            if name not in ORACLES:
+                scores[name] = (value, prefix)
+    best = max(v for v, _ in scores.values())
+    return {n for n, (v, _) in scores.items() if v == best}, best, {n: p for n, (_, p) in scores.items()}
+
+
+def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) -> None:
+    from recause.flows.pipeline import pipeline
+    from recause.tasks.data.synthetic import load_synthetic
+
+    config = smoke_config(tmp_path)
+    started = time.perf_counter()
+    state = pipeline(config, return_state=True)
+    wall = time.perf_counter() - started
     assert state.is_completed(), state.message
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     # the baselines' ranking and causal metrics and the oracles' true policy values are there
@@ -42,14 +65,33 @@ def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) 
         assert f"baseline/{name}/causal/cp_at_10" in summary and f"baseline/{name}/policy/true_value" in summary
     assert summary["causal/cp_at_10_oracle"] >= summary["causal/cp_at_10"]
     assert 0 < summary["truth/logging_policy/value"] < 1
-    assert summary["model/name"] in ("random", "popularity", "logging", "content", "gnn_causal", "gnn_causal_uplift",
-                                     "gnn_naive", "gnn_t_learner", "gnn_t_learner_uplift")
+    # the model is the non-oracle policy, baseline or GNN, that is best on the validation metric it names
+    assert summary["model/selected_by"] == "val/ranking/ndcg_at_20"
+    best_names, best_value, prefixes = selected_model(summary)
+    assert {"random", "popularity", "logging", "content", "gnn_causal", "gnn_causal_uplift", "gnn_naive"} <= set(prefixes)
+    assert summary["model/name"] in best_names, (summary["model/name"], best_names, best_value)
+    chosen = f"{prefixes[summary['model/name']]}/{summary['model/name']}"
+    for metric in ("ranking/recall_at_20", "ranking/ndcg_at_20", "causal/cp_at_10", "policy/true_value"):
+        assert summary[metric] == summary[f"{chosen}/{metric}"], metric  # the headline numbers are the chosen one's
     assert summary["validation/passed"] is True and summary["causal/identifiable"] is True
-    stage_names = {"load", "validate", "split", "features", "baselines", "train", "evaluate", "contrast"}
-    assert all(summary[f"stage/{s}/seconds"] > 0 for s in stage_names)
-    # the causal GNN: identifiable here, its uplift in the harness and against the truth, an effect map
-    assert "baseline/gnn_causal_uplift/causal/cp_at_10" in summary and "baseline/gnn_naive/causal/cp_at_10" in summary
-    assert summary["causal/pehe"] > 0 and 0 <= summary["propensity/mae"] < 1
+    # stage times: every stage ran, took time, and together no more than the flow did
+    seconds = {s: summary[f"stage/{s}/seconds"] for s in STAGES}
+    assert all(v > 0 for v in seconds.values()) and sum(seconds.values()) <= wall
+    # the causal GNN's policies are namespaced gnn/, never baseline/
+    assert "gnn/gnn_causal_uplift/causal/cp_at_10" in summary and "gnn/gnn_naive/causal/cp_at_10" in summary
+    assert "gnn/gnn_causal/ranking/recall_at_20" in summary and prefixes["gnn_causal"] == "gnn"
+    assert not [k for k in summary if k.startswith("baseline/gnn_")]
+    # uplift against the world's truth: better than predicting no effect anywhere, and consistent with the ATE
+    dataset = load_synthetic(config.world, seed=config.runtime.seed)
+    users, items = dataset.users["user_id"].to_numpy(np.int64), dataset.items["item_id"].to_numpy(np.int64)
+    tau = dataset.world.uplift(users, items)
+    assert summary["causal/ate_true"] == pytest.approx(tau.mean(), rel=1e-9)  # the same pairs as the pipeline's
+    zero_pehe = float(np.sqrt(np.mean(tau**2)))
+    assert 0 < summary["causal/pehe"] < zero_pehe
+    assert summary["causal/ate_abs_error"] == pytest.approx(abs(summary["causal/ate"] - summary["causal/ate_true"]))
+    assert summary["causal/pehe"] >= summary["causal/ate_abs_error"]  # RMSE of τ̂ - τ >= |mean of τ̂ - τ|
+    assert 0 < summary["causal/pehe_t_learner"] < 1
+    assert 0 <= summary["propensity/mae"] < 1
     assert (tmp_path / "run" / "model" / "causal_effect_map.png").is_file()
     assert (tmp_path / "run" / "model" / "checkpoints" / "gnn_causal" / "best.ckpt").is_file()
     # MLflow: one parent run with the config as params and a nested run per stage
@@ -60,8 +102,18 @@ def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) 
     assert parent.data.params["world.n_users"] == "200" and parent.data.tags["recause.preset"] == "smoke"
     assert len(parent.data.tags["recause.data_hash"]) == 64 and parent.data.tags["prefect.flow_run_id"]
     assert np.isclose(parent.data.metrics["ranking/recall_at_20"], summary["ranking/recall_at_20"])
-    stages = {r.data.tags["recause.stage"] for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
-    assert stages == stage_names
+    children = sorted((r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id),
+                      key=lambda r: r.info.start_time)
+    assert [r.data.tags["recause.stage"] for r in children] == list(STAGES)  # one each, in the flow's order
+    for run, following in zip(children, children[1:] + [None]):
+        name = run.data.tags["recause.stage"]
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics[f"stage/{name}/seconds"] == pytest.approx(seconds[name])
+        # the stage run was open at least as long as the stage was timed (ms clock), and closed before the next opened
+        assert (run.info.end_time - run.info.start_time) / 1000 >= seconds[name] - 0.002, name
+        if following is not None:
+            assert run.info.end_time <= following.info.start_time, name
+    assert parent.info.start_time <= children[0].info.start_time and children[-1].info.end_time <= parent.info.end_time
     [train_run] = [r for r in runs if r.data.tags.get("recause.stage") == "train"]
     assert "gnn_causal-train/loss" in train_run.data.metrics  # Lightning's logger wrote into the stage's run
     assert "interventions/random/lift" in summary and summary["contrast/control"] == "logging policy"
@@ -74,7 +126,7 @@ def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) 
 
 @pytest.mark.integration
 def test_pipeline_stops_on_bad_data_and_keeps_the_evidence(prefect_harness, tmp_path: Path, data_root: Path) -> None:
-    from flows.pipeline import pipeline
+    from recause.flows.pipeline import pipeline
 
     corrupt = tmp_path / "data" / "coat"
     shutil.copytree(data_root / "coat", corrupt)

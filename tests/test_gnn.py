@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from models.gnn import ENCODERS, BipartiteGraph, GraphEncoder, LightGCNEncoder, propagate
-from models.sampling import homogeneous_data, link_neighbor_loader, neighbor_sampler, sample_directional, sample_neighbourhood
+from recause.models.gnn.encoders import ENCODERS, BipartiteGraph, GraphEncoder, LightGCNEncoder, propagate
+from recause.models.gnn.sampling import homogeneous_data, link_neighbor_loader, neighbor_sampler, sample_directional, sample_neighbourhood
 
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -27,16 +27,23 @@ def random_pairs(n_users: int = 30, n_items: int = 20, n: int = 150, seed: int =
     return torch.randint(n_users, (n,), generator=g), torch.randint(n_items, (n,), generator=g)
 
 
-def test_normalised_adjacency_by_hand() -> None:
-    graph = tiny_graph()
-    # nodes: u0=0, u1=1, i0=2, i1=3; degrees u0=2, u1=1, i0=1, i1=2
+def tiny_adjacency() -> torch.Tensor:
+    """Â = D^-1/2 A D^-1/2 of :func:`tiny_graph`, by hand.
+
+    Nodes: u0=0, u1=1, i0=2, i1=3; degrees u0=2, u1=1, i0=1, i1=2.
+    """
     s2, half = 1 / math.sqrt(2), 0.5
-    expected = torch.tensor([
+    return torch.tensor([
         [0, 0, s2, half],   # u0 - i0: 1/sqrt(2*1); u0 - i1: 1/sqrt(2*2)
         [0, 0, 0, s2],      # u1 - i1: 1/sqrt(1*2)
         [s2, 0, 0, 0],
         [half, s2, 0, 0],
     ])
+
+
+def test_normalised_adjacency_by_hand() -> None:
+    graph = tiny_graph()
+    expected = tiny_adjacency()
     torch.testing.assert_close(graph.adjacency.to_dense(), expected)
     assert graph.n_edges == 6
     torch.testing.assert_close(graph.degree, torch.tensor([2.0, 1.0, 1.0, 2.0]))
@@ -48,6 +55,22 @@ def test_normalised_adjacency_by_hand() -> None:
 def test_out_of_range_pairs_are_rejected() -> None:
     with pytest.raises(ValueError, match="out of range"):
         BipartiteGraph.from_pairs(torch.tensor([0, 5]), torch.tensor([0, 1]), n_users=2, n_items=2)
+
+
+def test_propagation_is_the_dense_product_by_hand() -> None:
+    graph = tiny_graph()
+    x = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, -1.0], [4.0, 1.0]])
+    # u0 = x_i0/sqrt2 + x_i1/2; u1 = x_i1/sqrt2; i0 = x_u0/sqrt2; i1 = x_u0/2 + x_u1/sqrt2
+    s2 = 1 / math.sqrt(2)
+    expected = torch.tensor([[3 * s2 + 2.0, -s2 + 0.5], [4 * s2, s2], [s2, 0.0], [0.5, 2 * s2]])
+    torch.testing.assert_close(propagate(graph, x), expected)
+    torch.testing.assert_close(propagate(graph, x), tiny_adjacency() @ x)
+    # LightGCN with two layers is the mean of x, Âx and Â²x (no weights, no non-linearity)
+    encoder = LightGCNEncoder(2, 2, dim=2, num_layers=2)
+    with torch.no_grad():
+        encoder.input.embedding.weight.copy_(x)
+        a = tiny_adjacency()
+        torch.testing.assert_close(encoder(graph), (x + a @ x + a @ a @ x) / 3)
 
 
 def test_propagation_backward_is_the_transpose_product() -> None:
@@ -74,17 +97,61 @@ def test_lightgcn_matches_pyg_lightgcn() -> None:
 @pytest.mark.parametrize("name", sorted(ENCODERS))
 def test_every_encoder_maps_all_nodes_to_states(name: str) -> None:
     users, items = random_pairs()
-    encoder = ENCODERS[name](30, 20, dim=16, num_layers=2, text=torch.randn(50, 12))
-    states = encoder(BipartiteGraph.from_pairs(users, items, 30, 20))
+    text = torch.randn(50, 12)
+    graph = BipartiteGraph.from_pairs(users, items, 30, 20)
+    encoder = ENCODERS[name](30, 20, dim=16, num_layers=2, text=text)
+    states = encoder(graph)
     assert states.shape == (50, 16) and torch.isfinite(states).all()
+    initial = encoder.input.embedding.weight + encoder.input.text_projection(text)
+    # no layers: exactly the initial states e + W t; with layers the states differ from them
+    flat = ENCODERS[name](30, 20, dim=16, num_layers=0, text=text)
+    flat.input.load_state_dict(encoder.input.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(flat(graph), initial, rtol=0, atol=0)
+        assert (states - initial).abs().max() > 1e-3
     states.sum().backward()
     assert encoder.input.text_projection.weight.grad.abs().sum() > 0
+
+
+def neighbours(users: torch.Tensor, items: torch.Tensor, node: int, n_users: int) -> set[int]:
+    """Global ids of ``node``'s neighbours in the graph of (users, items) pairs."""
+    if node < n_users:
+        return {int(i) + n_users for i in items[users == node]}
+    return {int(u) for u in users[items == node - n_users]}
+
+
+@pytest.mark.parametrize("name", sorted(ENCODERS))
+def test_one_layer_sees_exactly_the_one_hop_neighbourhood(name: str) -> None:
+    """A 1-layer encoder: a node's state moves when one of its edges goes, and when its own or a
+    neighbour's features change; never for a change beyond one hop."""
+    users, items = random_pairs()
+    graph = BipartiteGraph.from_pairs(users, items, 30, 20)
+    encoder = ENCODERS[name](30, 20, dim=8, num_layers=1)
+    moved = lambda a, b: set(torch.nonzero((a - b).abs().amax(dim=1) > 1e-6).flatten().tolist())  # noqa: E731
+    with torch.no_grad():
+        before = encoder(graph)
+        # remove every copy of one edge (u, i), both ends keeping other edges
+        u, i = int(users[0]), int(items[0])
+        keep = ~((users == u) & (items == i))
+        around = neighbours(users, items, u, 30) | neighbours(users, items, 30 + i, 30)
+        assert len(neighbours(users[keep], items[keep], u, 30)) >= 1 and len(neighbours(users[keep], items[keep], 30 + i, 30)) >= 1
+        cut = encoder(BipartiteGraph.from_pairs(users[keep], items[keep], 30, 20))
+        changed = moved(cut, before)
+        assert {u, 30 + i} <= changed
+        if name == "lightgcn":  # the two ends' degrees enter every weight of their edges: their neighbours move too
+            assert changed == {u, 30 + i} | around
+        else:  # mean / attention over each node's own neighbours: only the two ends move
+            assert changed == {u, 30 + i}
+        # change one node's features: it and its neighbours move, nothing else
+        v = 30 + int(items[5])
+        encoder.input.embedding.weight[v] += 1.0
+        assert moved(encoder(graph), before) == {v} | neighbours(users, items, v, 30)
 
 
 def test_a_variant_is_one_hook() -> None:
     from torch_geometric.nn import GCNConv
 
-    from models.gnn import EdgeIndexConv
+    from recause.models.gnn.encoders import EdgeIndexConv
 
     class GCNEncoder(GraphEncoder):
         activation = nn.ReLU()
@@ -93,9 +160,16 @@ def test_a_variant_is_one_hook() -> None:
             return EdgeIndexConv(GCNConv(dim, dim))
 
     users, items = random_pairs()
+    graph = BipartiteGraph.from_pairs(users, items, 30, 20)
     encoder = GCNEncoder(30, 20, dim=8, num_layers=2)
-    assert encoder(BipartiteGraph.from_pairs(users, items, 30, 20)).shape == (50, 8)
     assert sum(p.numel() for p in encoder.convs.parameters()) == 2 * (8 * 8 + 8)
+    # the base class does the rest: the activation between layers (not after the last), the mean of the layers' states
+    with torch.no_grad():
+        x0 = encoder.input.embedding.weight
+        x1 = torch.relu(encoder.convs[0].conv(x0, graph.edge_index))
+        x2 = encoder.convs[1].conv(x1, graph.edge_index)
+        assert (x2 < 0).any()  # the last layer is not activated
+        torch.testing.assert_close(encoder(graph), (x0 + x1 + x2) / 3)
 
 
 def test_cold_nodes_get_their_state_from_text() -> None:

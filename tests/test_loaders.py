@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.datasets.coat import load_coat
-from tasks.datasets.directory import load_directory
-from tasks.datasets.io import find_file, read_delimited
-from tasks.datasets.movielens import GENRES, load_movielens
-from tasks.datasets.open_bandit import load_open_bandit
-from tasks.datasets.schema import PROVENANCE, SOURCE_FILE, SOURCE_ROW, Dataset, DatasetError
-from tasks.datasets.yahoo import TEST_FILE, TRAIN_FILE, load_yahoo_r3
+from recause.tasks.data.coat import load_coat
+from recause.tasks.data.directory import load_directory
+from recause.tasks.data.io import find_file, read_delimited
+from recause.tasks.data.movielens import GENRES, load_movielens
+from recause.tasks.data.open_bandit import load_open_bandit
+from recause.tasks.data.schema import PROVENANCE, SOURCE_FILE, SOURCE_ROW, Dataset, DatasetError
+from recause.tasks.data.yahoo import TEST_FILE, TRAIN_FILE, load_yahoo_r3
 
 
 def _line(path: Path, number: int) -> str:

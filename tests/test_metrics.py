@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from models.metrics import (
+from recause.models.metrics import (
     RankingAccumulator,
     auc,
     causal_precision,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.bandit_policies import (
+from recause.models.policies.bandit import (
     bernoulli_ts_action_dist,
     epsilon_greedy,
     policy_action_dist,
     softmax_action_dist,
     top_k_action_dist,
 )
-from models.policies import PopularityPolicy
+from recause.models.policies.scores import PopularityPolicy
 
 ALPHA = np.array([3.0, 8.0, 2.0, 15.0, 5.0, 40.0])
 BETA = np.array([900.0, 2000.0, 400.0, 3000.0, 1500.0, 12000.0])

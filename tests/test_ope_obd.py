@@ -18,15 +18,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from models.bandit_policies import bernoulli_ts_action_dist
-from models.ope import (
+from recause.models.policies.bandit import bernoulli_ts_action_dist
+from recause.models.ope.estimators import (
     DirectMethod,
     DoublyRobust,
     InverseProbabilityWeighting,
     SelfNormalizedInverseProbabilityWeighting,
 )
-from models.ope_tuning import estimate_all
-from models.reward_models import CrossFittedLogistic
+from recause.models.ope.comparison import estimate_all
+from recause.models.ope.reward_models import CrossFittedLogistic
 
 OBP = {"dm": (0.003545, 3e-5), "ipw": (0.004553, 1e-4), "snipw": (0.004776, 1e-4), "dr": (0.004728, 1e-4)}
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from models.reward_models import CrossFittedLogistic
+from recause.models.ope.reward_models import CrossFittedLogistic
 
 
 def _data(n: int = 240, n_actions: int = 4, seed: int = 0) -> dict:

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.datasets.schema import Dataset, DatasetMeta
-from tasks.split import SplitConfig, split_dataset
+from recause.tasks.data.schema import Dataset, DatasetMeta
+from recause.tasks.data.split import SplitConfig, split_dataset
 
 
 def dataset(rows_per_user: dict[int, int], randomized: dict[int, int] | None = None) -> Dataset:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.text_encoder import length_batches, pad_batch
-from tasks.text_model import load_encoder, model_identity, resolve_model
+from recause.models.text.encoder import length_batches, pad_batch
+from recause.tasks.features.encoder import load_encoder, model_identity, resolve_model
 
 PAIR = ["red running shoes", "crimson jogging sneakers", "tax law textbook"]
 

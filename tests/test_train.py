@@ -10,13 +10,16 @@ import pandas as pd
 import pytest
 import torch
 
-from models.world import WorldConfig
-from tasks.causal_report import calibration_error, causal_effect_map, truth_metrics, user_segments, write_effect_map
-from tasks.datasets.schema import DatasetMeta, rating_study_meta
-from tasks.datasets.synthetic import load_synthetic
-from tasks.evaluate import EvaluationConfig, causal_metrics_of
-from tasks.split import SplitConfig, split_dataset
-from tasks.train import TrainConfig, identification, make_plan, train_model, train_models
+from recause.flows.artifacts import write_effect_map
+from recause.models.world.scm import WorldConfig
+from recause.tasks.data.schema import DatasetMeta, rating_study_meta
+from recause.tasks.data.split import SplitConfig, split_dataset
+from recause.tasks.data.synthetic import load_synthetic
+from recause.tasks.evaluate import EvaluationConfig, causal_metrics_of
+from recause.tasks.train.config import AUTO, TrainConfig
+from recause.tasks.train.fit import train_model, train_models
+from recause.tasks.train.plan import identification, plan_model, plan_models
+from recause.tasks.train.report import calibration_error, causal_effect_map, truth_metrics, user_segments
 
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -34,7 +37,8 @@ def bow_features(split, dataset):
     """Text features from the pipeline's own function with a cheap lexical encoder (hashed words)."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    from tasks.features import FeaturesConfig, build_text_features
+    from recause.tasks.features.build import build_text_features
+    from recause.tasks.features.config import FeaturesConfig
 
     vectorizer = HashingVectorizer(n_features=256, alternate_sign=False, norm="l2")
     embed = lambda texts: vectorizer.transform(list(texts)).toarray().astype(np.float32)  # noqa: E731
@@ -60,7 +64,7 @@ def test_uplift_is_identifiable_only_with_unexposed_outcomes(data_meta: DatasetM
 
 def coat_like_split(seed: int = 0):
     """A tiny MNAR-train / random-test rating study: 20 users × 15 items."""
-    from tasks.datasets.schema import Dataset
+    from recause.tasks.data.schema import Dataset
 
     rng = np.random.default_rng(seed)
     rows = []
@@ -75,20 +79,134 @@ def coat_like_split(seed: int = 0):
     return data, split_dataset(data, SplitConfig(), seed)
 
 
+class Recorder:
+    """A Lightning logger that keeps every logged metrics dict in memory (built lazily: imports lightning)."""
+
+    def __new__(cls):
+        from lightning.pytorch.loggers.logger import Logger
+
+        class _Recorder(Logger):
+            def __init__(self):
+                super().__init__()
+                self.rows: list[dict[str, float]] = []
+
+            @property
+            def name(self) -> str:
+                return "recorder"
+
+            @property
+            def version(self) -> int:
+                return 0
+
+            def log_metrics(self, metrics, step=None) -> None:
+                self.rows.append(dict(metrics))
+
+            def log_hyperparams(self, params, *args, **kwargs) -> None:
+                pass
+
+        return _Recorder()
+
+
 def test_without_unexposed_outcomes_the_model_has_no_uplift() -> None:
     data, split = coat_like_split()
-    plan = make_plan(TrainConfig(), split, data.meta)
+    plan = plan_model(TrainConfig(), split, data.meta, seed=0, threads=1).plan
     assert plan.objective.weighting == "dr" and "unexposed" not in plan.heads and plan.monitor == "val/auc"
-    model = train_model(split, data.meta, TrainConfig(epochs=2, batch_size=64, dim=8, num_layers=1))
+    model = train_model(split, data.meta, TrainConfig(epochs=2, batch_size=64, dim=8, num_layers=1), seed=0, threads=1)
     assert model.uplift_policy() is None and not model.identifiable
     with pytest.raises(ValueError, match="not identifiable"):
         model.uplift(np.arange(3))
     scores = model.relevance_policy().scores(np.arange(4))
     assert scores.shape == (4, 15) and ((scores > 0) & (scores < 1)).all()
-    naive = make_plan(TrainConfig(variant="naive"), split, data.meta)
+    np.testing.assert_allclose(scores, model.relevance(np.arange(15))[:4])  # the policy ranks by f1 itself
+    naive = plan_model(TrainConfig(variant="naive"), split, data.meta, seed=0, threads=1).plan
     assert naive.objective.weighting == "none" and set(naive.heads) == {"exposed"}
     with pytest.raises(ValueError, match="t_learner.*lacks"):
-        make_plan(TrainConfig(variant="t_learner"), split, data.meta)
+        plan_model(TrainConfig(variant="t_learner"), split, data.meta, seed=0, threads=1)
+
+
+def test_best_epoch_and_metric_agree_with_the_logged_history_and_the_restored_weights() -> None:
+    """Early stopping on val/auc: the reported best is the first maximum of the logged curve, training
+    stopped ``patience`` checks after it, and the returned weights score exactly that value again."""
+    data, split = coat_like_split()
+    recorder, patience, max_epochs = Recorder(), 2, 12
+    config = TrainConfig(epochs=max_epochs, batch_size=64, dim=8, num_layers=1, patience=patience, lr=0.1)
+    model = train_model(split, data.meta, config, logger=recorder, seed=2, threads=1)
+    rows = [row for row in recorder.rows if "val/auc" in row]  # one per validation check, i.e. per epoch
+    curve = [row["val/auc"] for row in rows]
+    history = model.history
+    assert [int(row["epoch"]) for row in rows] == list(range(len(curve))) and history["epochs"] == len(curve)
+    assert history["epochs"] < max_epochs  # early stopping ended it ...
+    best = max(curve)
+    assert history["best_val/auc"] == pytest.approx(best, abs=1e-7)
+    assert history["best_epoch"] == curve.index(best)
+    assert history["epochs"] - 1 - history["best_epoch"] == patience
+    assert 0 < history["best_epoch"] and curve[-1] < best  # ... after a better epoch than the first and the last
+    # the returned weights are the best check's: they score exactly what was logged then, not what the last epoch did
+    again = model.module.val_metrics(model.module.scores)
+    assert again == pytest.approx({k: rows[int(history["best_epoch"])][k] for k in again}, abs=1e-6)
+    assert again["val/auc"] != pytest.approx(curve[-1], abs=1e-6)
+    assert history["steps_per_epoch"] == np.ceil(len(split.train) / 64)  # every self-selected row once per epoch
+
+
+def test_plans_follow_the_identification_rule(world_split) -> None:
+    """Objective, heads, monitor and regime of every variant on the three kinds of data, and the
+    settings each plan resolves (regime defaults for what the user left unset, the run's seed/threads)."""
+    dataset, split = world_split
+    assert split.kind == "per_user" and dataset.meta.has_unexposed_outcomes
+
+    # synthetic world: unexposed outcomes identify f0 -> uplift regime, no weighting needed
+    causal = plan_model(TrainConfig(lr=5e-3), split, dataset.meta, seed=11, threads=2)
+    obj = causal.plan.objective
+    assert (obj.kind, obj.weighting, obj.unexposed, obj.train_propensity) == ("causal", "none", True, True)
+    assert obj.targeted_weight == TrainConfig().targeted_weight > 0 and obj.l2 == AUTO["uplift"]["l2"]
+    assert causal.plan.heads == {"exposed": "shared", "propensity": "shared", "unexposed": "shared"}
+    assert causal.plan.encoders == ("shared",) and causal.plan.identification.identifiable
+    assert (causal.plan.monitor, causal.plan.mode, causal.plan.regime) == ("val/outcome_loss", "min", "uplift")
+    resolved = causal.config
+    assert (resolved.seed, resolved.threads, resolved.regime, resolved.variant) == (11, 2, "uplift", "causal")
+    assert resolved.lr == 5e-3  # set by the user: kept
+    for key in ("num_layers", "batch_size", "init_std", "l2", "patience"):
+        assert getattr(resolved, key) == AUTO["uplift"][key], key
+    with pytest.raises(Exception):  # resolved once, then frozen
+        resolved.lr = 1.0
+
+    naive = plan_model(TrainConfig(variant="naive"), split, dataset.meta, seed=0, threads=1)
+    assert naive.plan.objective.kind == "bpr" and naive.plan.heads == {"exposed": "shared"}
+    assert (naive.plan.monitor, naive.plan.mode, naive.plan.regime) == ("val/ndcg_at_20", "max", "ranking")
+    assert naive.config.num_layers == AUTO["ranking"]["num_layers"] and naive.name == "gnn_naive"
+
+    t_learner = plan_model(TrainConfig(variant="t_learner"), split, dataset.meta, seed=0, threads=1)
+    obj = t_learner.plan.objective
+    assert (obj.weighting, obj.unexposed, obj.detach_control) == ("none", True, True)
+    assert t_learner.plan.heads == {"exposed": "treated", "unexposed": "control"}
+    assert t_learner.plan.encoders == ("treated", "control") and t_learner.plan.monitor == "val/outcome_loss"
+
+    # rating study: exposed rows carry both outcomes, nothing unexposed -> debiased relevance only
+    data, coat = coat_like_split()
+    assert coat.kind == "randomized" and not identification(data.meta).identifiable
+    dr = plan_model(TrainConfig(), coat, data.meta, seed=0, threads=1).plan
+    assert (dr.objective.kind, dr.objective.weighting, dr.objective.unexposed, dr.objective.targeted_weight) == ("causal", "dr", False, 0.0)
+    assert dr.heads == {"exposed": "shared", "propensity": "shared", "imputation": "shared"}
+    assert (dr.monitor, dr.mode, dr.regime) == ("val/auc", "max", "debias") and dr.objective.l2 == AUTO["debias"]["l2"]
+    ips = plan_model(TrainConfig(relevance_loss="ips"), coat, data.meta, seed=0, threads=1).plan
+    assert ips.objective.weighting == "ips" and ips.heads == {"exposed": "shared", "propensity": "shared"}
+    naive = plan_model(TrainConfig(variant="naive"), coat, data.meta, seed=0, threads=1).plan
+    assert (naive.objective.kind, naive.objective.weighting, naive.regime) == ("causal", "none", "debias")
+    custom = plan_model(TrainConfig(monitor="val/loss"), coat, data.meta, seed=0, threads=1).plan
+    assert (custom.monitor, custom.mode) == ("val/loss", "min")
+
+    # implicit positives, exposure unknown: nothing to correct with -> a BPR ranker, the naive one skipped
+    implicit = data.interactions.assign(exposed=False, outcome=5.0)
+    from recause.tasks.data.schema import Dataset
+
+    data = Dataset(implicit, data.items, data.users, meta("implicit", False))
+    split = split_dataset(data, SplitConfig(), 0)
+    plans = plan_models(TrainConfig(), split, data.meta, seed=0, threads=1)
+    assert [s.name for s in plans.specs] == ["gnn_causal"]
+    bpr = plans.specs[0].plan
+    assert bpr.objective.kind == "bpr" and bpr.regime == "ranking" and bpr.heads == {"exposed": "shared"}
+    assert bpr.monitor == ("val/ndcg_at_20" if split.kind == "per_user" else "val/auc")
+    assert set(plans.skipped) == {"gnn_naive", "gnn_t_learner", "gnn_causal_uplift"}
 
 
 def test_config_rejects_a_neighbour_list_of_the_wrong_depth() -> None:
@@ -101,8 +219,8 @@ def test_causal_variant_beats_naive_on_causal_precision(world_split) -> None:
     dataset, split = world_split
     features = bow_features(split, dataset)
     evaluation = EvaluationConfig()
-    naive = train_model(split, dataset.meta, TrainConfig(variant="naive", seed=1, **FAST), features=features)
-    causal = train_model(split, dataset.meta, TrainConfig(variant="causal", seed=1, **FAST), features=features)
+    naive = train_model(split, dataset.meta, TrainConfig(variant="naive", **FAST), features=features, seed=1, threads=1)
+    causal = train_model(split, dataset.meta, TrainConfig(variant="causal", **FAST), features=features, seed=1, threads=1)
     cp_naive = causal_metrics_of(naive.relevance_policy(), split, dataset.world, evaluation)["causal/cp_at_10"]
     cp_causal = causal_metrics_of(causal.uplift_policy(), split, dataset.world, evaluation)["causal/cp_at_10"]
     assert causal.identifiable and cp_causal > 1.1 * cp_naive > 0
@@ -114,9 +232,18 @@ def test_causal_variant_beats_naive_on_causal_precision(world_split) -> None:
 @pytest.mark.slow
 def test_t_learner_fits_one_network_per_arm(world_split) -> None:
     dataset, split = world_split
-    model = train_model(split, dataset.meta, TrainConfig(variant="t_learner", **(FAST | {"epochs": 3})))
+    model = train_model(split, dataset.meta, TrainConfig(variant="t_learner", **(FAST | {"epochs": 3})), seed=0, threads=1)
     assert set(model.module.model.encoders) == {"treated", "control"} and model.identifiable
-    assert np.isfinite(model.uplift(np.arange(5))).all()
+    users = np.arange(5)
+    f1, f0 = model.relevance(users), model.p_outcome_if_not_exposed(users)
+    np.testing.assert_allclose(model.uplift(users), f1 - f0)
+    # one network per arm: moving the control network's weights moves f0 only, never f1
+    with torch.no_grad():
+        for parameter in model.module.model.encoders["control"].parameters():
+            parameter.add_(0.5)
+    model.module.forget_states()
+    np.testing.assert_array_equal(model.relevance(users), f1)
+    assert np.abs(model.p_outcome_if_not_exposed(users) - f0).max() > 1e-3
 
 
 @pytest.mark.parametrize("variant", ["naive", "causal"])
@@ -124,9 +251,20 @@ def test_neighbour_sampling_trains_end_to_end(world_split, variant: str, tmp_pat
     dataset, split = world_split
     config = TrainConfig(variant=variant, sampling="neighbor", num_layers=2, num_neighbors=[5, 5], epochs=2,
                          batch_size=2048, dim=16)
-    model = train_model(split, dataset.meta, config, checkpoint_dir=tmp_path)
-    assert model.history["epochs"] == 2 and (tmp_path / "best.ckpt").is_file()
-    assert np.isfinite(model.relevance(np.arange(10))).all()
+    model = train_model(split, dataset.meta, config, checkpoint_dir=tmp_path, seed=0, threads=1)
+    assert model.history["epochs"] == 2
+    # the checkpoint Lightning kept is the best validation check's: same epoch, same score, same weights as returned
+    checkpoint = torch.load(tmp_path / "best.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["epoch"] == model.history["best_epoch"]
+    kept = next(v for k, v in checkpoint["callbacks"].items() if k.startswith("ModelCheckpoint"))
+    monitor = model.plan.monitor
+    assert kept["monitor"] == monitor and float(kept["best_model_score"]) == pytest.approx(model.history[f"best_{monitor}"], rel=1e-6)
+    state = model.module.state_dict()
+    assert checkpoint["state_dict"].keys() == state.keys()
+    for name, value in checkpoint["state_dict"].items():
+        torch.testing.assert_close(value, state[name], rtol=0, atol=0, msg=name)
+    scores = model.relevance(np.arange(10))
+    assert np.isfinite(scores).all() and scores.std() > 0
 
 
 # ---------------------------------------------------------------------------------------------- reports
@@ -142,18 +280,42 @@ def test_effect_map_by_hand() -> None:
 
 
 def test_effect_map_files(tmp_path) -> None:
+    from matplotlib import colormaps
+    from matplotlib.image import imread
+
     frame = pd.DataFrame([[0.1, -0.2]], index=pd.Index(["light"], name="segment"), columns=pd.Index(["a", "b"], name="topic"))
     csv, png = write_effect_map(frame, tmp_path)
-    assert pd.read_csv(csv, index_col=0).loc["light", "b"] == pytest.approx(-0.2)
-    assert png.stat().st_size > 1000
+    assert (csv.name, png.name) == ("causal_effect_map.csv", "causal_effect_map.png")
+    back = pd.read_csv(csv, index_col="segment")
+    back.columns.name = "topic"
+    pd.testing.assert_frame_equal(back, frame)
+    image = imread(png)  # (H, W, 4) floats in [0, 1]
+    # a 1 x 2 map: the writer's smallest figure, 6 x 2.5 inches at 120 dpi
+    assert image.shape == (300, 720, 4)
+    rgb = image[..., :3].reshape(-1, 3)
+    assert rgb.std(axis=0).max() > 0.1  # not a blank canvas
+    # the two cells fill most of the axes in their diverging colours (symmetric range ±0.2, centred on 0):
+    # -0.2 is the colormap's blue end, +0.1 three quarters of the way to red; the colour bar alone is a thin strip
+    for value in (-0.2, 0.1):
+        colour = np.array(colormaps["RdBu_r"]((value + 0.2) / 0.4)[:3])
+        share = (np.abs(rgb - colour).max(axis=1) < 0.02).mean()
+        assert share > 0.1, (value, share)
 
 
 def test_segments_from_the_world_or_from_activity(world_split) -> None:
     dataset, split = world_split
     codes, names = user_segments(dataset.users, split)
-    assert names == ["light", "regular", "heavy"] and codes.shape == (split.n_users,)
+    assert sorted(names) == ["heavy", "light", "regular"] and codes.shape == (split.n_users,)
+    # each split user gets the world's own segment (the users table is in id order, the split is not)
+    truth = dataset.users.set_index("user_id").loc[split.users.ids, "segment"].astype(str).to_numpy()
+    np.testing.assert_array_equal(np.asarray(names)[codes], truth)
     codes, names = user_segments(dataset.users.drop(columns="segment"), split)
-    assert set(np.unique(codes)) <= {0, 1, 2} and len(np.unique(codes)) == 3
+    assert names == ["light", "regular", "heavy"] and set(np.unique(codes)) == {0, 1, 2}
+    # activity tertiles: every light user has fewer training rows than every regular one, and so on
+    activity = np.bincount(split.train["user"].to_numpy(), minlength=split.n_users)
+    for lower in (0, 1):
+        assert activity[codes == lower].max() < activity[codes == lower + 1].min()
+    assert abs(np.bincount(codes) - split.n_users / 3).max() < 0.2 * split.n_users  # roughly thirds
 
 
 def test_calibration_error_by_hand() -> None:
@@ -173,20 +335,29 @@ def test_truth_metrics_of_the_truth_are_zero(world_split) -> None:
 
 def test_the_stage_trains_what_the_data_support_and_says_why_not_the_rest() -> None:
     data, split = coat_like_split()
-    models = train_models(split, data.meta, TrainConfig(epochs=1, batch_size=64, dim=8, num_layers=1))
+    models = train_models(split, data.meta, TrainConfig(epochs=1, batch_size=64, dim=8, num_layers=1), seed=0, threads=1)
     assert set(models.models) == {"gnn_causal", "gnn_naive"}
     assert "lacks" in models.skipped["gnn_t_learner"] and "not identifiable" in models.skipped["gnn_causal_uplift"]
     assert set(models.policies()) == {"gnn_causal", "gnn_naive"}
     summary = models.summary()
     assert summary["causal/identifiable"] is False and summary["gnn/gnn_causal/model/objective"].startswith("causal: dr")
+    for name in ("gnn_causal", "gnn_naive"):  # the debias regime's settings, except what the config set
+        assert summary[f"gnn/{name}/model/regime"] == "debias" and summary[f"gnn/{name}/model/monitor"] == "val/auc"
+        assert (summary[f"gnn/{name}/model/batch_size"], summary[f"gnn/{name}/model/num_layers"]) == (64, 1)
+        assert summary[f"gnn/{name}/model/lr"] == AUTO["debias"]["lr"] and summary[f"gnn/{name}/train/epochs"] == 1
+    assert summary["gnn/gnn_naive/model/objective"].startswith("naive")
+    assert summary["gnn/gnn_t_learner/skipped"] == models.skipped["gnn_t_learner"]
+    assert not any(k.startswith("baseline/") for k in summary)
+    policies = models.policy_set()
+    assert policies.prefix == "gnn" and not policies.oracles and policies.skipped == models.skipped
 
 
 def test_a_reference_with_the_causal_objective_is_not_trained_twice() -> None:
     data, split = coat_like_split()
     implicit = data.interactions.assign(exposed=False, outcome=5.0)  # every row a positive, nothing exposed
-    from tasks.datasets.schema import Dataset
+    from recause.tasks.data.schema import Dataset
 
     data = Dataset(implicit, data.items, data.users, meta("implicit", False))
     split = split_dataset(data, SplitConfig(), 0)
-    models = train_models(split, data.meta, TrainConfig(epochs=1, batch_size=64, dim=8, num_layers=1, compare=["naive"]))
+    models = train_models(split, data.meta, TrainConfig(epochs=1, batch_size=64, dim=8, num_layers=1, compare=["naive"]), seed=0, threads=1)
     assert set(models.models) == {"gnn_causal"} and "same objective" in models.skipped["gnn_naive"]

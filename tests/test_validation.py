@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.datasets.directory import load_directory
-from tasks.stages import write_validation
-from validations.config import ValidationConfig
-from validations.run import validate_dataset
+from recause.tasks.data.directory import load_directory
+from recause.flows.artifacts import write_validation
+from recause.validations.config import ValidationConfig
+from recause.validations.run import validate_dataset
 
 INTERACTIONS = (
     "user_id,item_id,timestamp,exposed,outcome,propensity\n"

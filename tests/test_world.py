@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
-from models.world import SyntheticWorld, WorldConfig
-from tasks.datasets.synthetic import load_synthetic
+from recause.models.world.scm import SyntheticWorld, WorldConfig
+from recause.tasks.data.synthetic import load_synthetic
 
 SMALL = WorldConfig(n_users=300, n_items=400, n_topics=10, slate_size=5, mean_sessions=8)
 
@@ -28,8 +29,11 @@ def test_same_seed_same_data_and_different_seed_different_data() -> None:
     for name in ("interactions", "items", "users"):
         pd.testing.assert_frame_equal(a.table(name), b.table(name))
     assert not a.interactions[["user_id", "item_id"]].equals(c.interactions[["user_id", "item_id"]])
-    assert config.model_copy(update={"seed": 7}) != config  # the world seed is a setting of its own
-    assert SyntheticWorld.create(config.model_copy(update={"seed": 7}), seed=1).seed == 7
+    # the seed has one home (the run's): the world's settings hold none, the world keeps the one passed
+    assert "seed" not in WorldConfig.model_fields
+    with pytest.raises(ValidationError, match="seed"):
+        WorldConfig(seed=7)
+    assert SyntheticWorld.create(config, seed=7).seed == 7
 
 
 def test_logging_policy_is_a_distribution_with_positivity(world: SyntheticWorld) -> None:
@@ -147,7 +151,7 @@ def test_organic_finds_are_unexposed_positives_with_queries(world: SyntheticWorl
 
 def test_item_text_names_the_item_topics(world: SyntheticWorld) -> None:
     items = world.items_table()
-    from models.world_text import TOPIC_NAMES
+    from recause.models.world.text import TOPIC_NAMES
 
     main = [TOPIC_NAMES[t] for t in np.argmax(world.phi, axis=1)]
     assert all(topic in text for topic, text in zip(main, items["text"]))

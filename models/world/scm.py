@@ -133,7 +133,7 @@ class SyntheticWorld:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def create(cls, config: WorldConfig, seed: int = 0) -> SyntheticWorld:
+    def create(cls, config: WorldConfig, seed: int) -> SyntheticWorld:
         """Draw the latent world for ``config`` from ``seed`` (the run's seed: its one home)."""
         rng = np.random.default_rng([seed, 0])
         n_u, n_i, n_t = config.n_users, config.n_items, config.n_topics

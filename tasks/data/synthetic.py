@@ -24,7 +24,7 @@ class WorldLoggingScores:
         return self.world.logging_policy(np.asarray(user_ids, dtype=np.int64))[:, np.asarray(item_ids, dtype=np.int64)]
 
 
-def load_synthetic(config: WorldConfig, seed: int = 0) -> Dataset:
+def load_synthetic(config: WorldConfig, seed: int) -> Dataset:
     """Create the world for ``config`` (seeded) and simulate its logs.
 
     Sizes: ``config.n_users`` users, ``config.n_items`` items, about

@@ -35,7 +35,6 @@ class BestWeights(Callback):
     def restore(self, module) -> None:
         if self.state is not None:
             module.load_state_dict(self.state)
-            module.forget_states()
 
 
 class EpochTimer(Callback):

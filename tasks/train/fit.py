@@ -201,6 +201,7 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
             )
             trainer.fit(built.module, train_dataloaders=built.train_loader, val_dataloaders=built.val_loader)
         best.restore(built.module)
+        built.module.forget_states()  # states cached under the last epoch's weights
         built.module.eval()
         history = {
             "epochs": float(trainer.current_epoch), "best_epoch": float(best.epoch), f"best_{plan.monitor}": best.value,
@@ -210,7 +211,7 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
 
 
 def train_model(split: Split, meta: DatasetMeta, config: TrainConfig, features=None, logger=None,
-                checkpoint_dir: Path | None = None, name: str | None = None, *, seed: int = 0, threads: int = 1) -> TrainedModel:
+                checkpoint_dir: Path | None = None, name: str | None = None, *, seed: int, threads: int) -> TrainedModel:
     """Plan the model ``config`` describes (``config.variant``) and fit it: :func:`plan_model` + :func:`fit_model`."""
     spec = plan_model(config, split, meta, seed=seed, threads=threads, name=name)
     return fit_model(spec, split, meta, features, logger, checkpoint_dir)
