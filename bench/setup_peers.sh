@@ -3,6 +3,7 @@
 #
 #   bash bench/setup_peers.sh obp      # Open Bandit Pipeline 0.5.7 in .venv-obp (bench/vs_obp.py)
 #   bash bench/setup_peers.sh recbole  # RecBole 1.2.1 in .venv-recbole (bench/vs_recbole.py)
+#   bash bench/setup_peers.sh ctgan    # CTGAN 0.12.1 in .venv-ctgan (bench/simulator.py --ctgan)
 #   bash bench/setup_peers.sh          # all of them
 #
 # torch goes in FIRST, from the local CPU build, so pip never pulls a CUDA build.
@@ -49,9 +50,18 @@ setup_recbole() {
         "import recbole, recbole.data, recbole.trainer, torch; print('recbole', recbole.__version__, 'torch', torch.__version__)"
 }
 
+setup_ctgan() {
+    local venv=.venv-ctgan
+    if has "$venv" "import ctgan"; then echo "ctgan already in $venv"; return; fi
+    local pip; pip=$(new_venv "$venv")
+    $pip install ctgan==0.12.1
+    $venv/bin/python -c "import ctgan, torch; print('ctgan', ctgan.__version__, 'torch', torch.__version__)"
+}
+
 case "${1:-all}" in
     obp) setup_obp ;;
     recbole) setup_recbole ;;
-    all) setup_obp; setup_recbole ;;
-    *) echo "unknown peer: $1 (known: obp, recbole)" >&2; exit 2 ;;
+    ctgan) setup_ctgan ;;
+    all) setup_obp; setup_recbole; setup_ctgan ;;
+    *) echo "unknown peer: $1 (known: obp, recbole, ctgan)" >&2; exit 2 ;;
 esac

@@ -18,6 +18,7 @@ from recause.tasks.contrast.result import ContrastResult
 from recause.tasks.data.split import Split
 from recause.tasks.evaluate import Evaluation
 from recause.tasks.features.build import TextFeatures
+from recause.tasks.simulate.stage import SimulateResult
 from recause.validations.report import dumps
 from recause.validations.run import ValidationOutcome
 
@@ -146,7 +147,66 @@ def write_contrast(result: ContrastResult, folder: Path, outcome: str) -> list[P
     fig.tight_layout()
     fig.savefig(plot, dpi=110)
     plt.close(fig)
-    return [csv, html, plot]
+    files = [csv, html, plot]
+    if {"sim", "true_value"} <= set(table.columns) and table[["sim", "true_value"]].notna().all(axis=1).any():
+        files.append(_simulated_vs_true(table, folder / "simulated_vs_true.png", outcome))
+    return files
+
+
+def _simulated_vs_true(table: pd.DataFrame, path: Path, outcome: str) -> Path:
+    """Each policy's (and edit's) simulated value against its true value, with the simulator's interval."""
+    plt = _pyplot()
+
+    rows = table[table[["sim", "true_value"]].notna().all(axis=1)]
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.errorbar(rows["true_value"], rows["sim"], yerr=[rows["sim"] - rows["sim_low"], rows["sim_high"] - rows["sim"]],
+                fmt="o", capsize=3)
+    for row in rows.itertuples():
+        ax.annotate(row.policy, (row.true_value, row.sim), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    low, high = float(rows[["sim_low", "true_value"]].min().min()), float(rows[["sim_high", "true_value"]].max().max())
+    ax.plot([low, high], [low, high], color="grey", lw=1)
+    ax.set_xlabel(f"true value ({outcome} per logged round)")
+    ax.set_ylabel("simulated value (95% interval)")
+    ax.set_title("The simulator against the synthetic world's truth")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_simulation(result: SimulateResult, folder: Path) -> list[Path]:
+    """The simulator's fidelity report: tables (calibration by position, clicks per slate, two-sample
+    tests) and one figure with the calibration and the clicks-per-slate histogram, real against simulated."""
+    plt = _pyplot()
+
+    folder.mkdir(parents=True, exist_ok=True)
+    report = result.fidelity
+    files = [folder / "calibration_by_position.csv", folder / "clicks_per_slate.csv", folder / "c2st.csv"]
+    for frame, path in zip((report.positions, report.counts, report.c2st), files):
+        frame.to_csv(path, index=False)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    x = report.positions["position"].to_numpy()
+    left.bar(x - 0.2, report.positions["real_rate"], width=0.4, label="held-out real")
+    left.bar(x + 0.2, report.positions["simulated_rate"], width=0.4, label="simulated")
+    left.plot(x, report.positions["expected_rate"], "k.", label="simulator's probability")
+    left.set_xlabel("position")
+    left.set_ylabel("click rate")
+    left.set_title("Calibration by position")
+    left.legend(fontsize=8)
+    shown = report.counts[(report.counts["real_share"] > 0) | (report.counts["simulated_share"] > 0)]
+    c = shown["clicks"].to_numpy()
+    right.bar(c - 0.2, shown["real_share"], width=0.4, label="held-out real")
+    right.bar(c + 0.2, shown["simulated_share"], width=0.4, label="simulated")
+    right.set_yscale("log")
+    right.set_xlabel("clicks in a slate")
+    right.set_ylabel("share of slates")
+    right.set_title(f"Clicks per slate (TV distance {report.total_variation:.3f})")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    plot = folder / "fidelity.png"
+    fig.savefig(plot, dpi=110)
+    plt.close(fig)
+    return [*files, plot]
 
 
 def write_summary(summary: dict, folder: Path) -> Path:

@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(config) -> int:
     from recause.flows.config import run_folder
     from recause.flows.pipeline import pipeline
+    from recause.tasks.config import ConfigurationError
     from recause.tasks.data.schema import DatasetError
 
     folder = run_folder(config)
@@ -90,6 +91,9 @@ def _run(config) -> int:
     except DatasetError as error:
         print(f"recause: {error}", file=sys.stderr)
         return EXIT_NO_DATA
+    except ConfigurationError as error:
+        print(f"recause: invalid configuration: {error}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_USAGE
 
 

@@ -26,6 +26,7 @@ from recause.tasks.data import DataConfig
 from recause.tasks.data.split import SplitConfig
 from recause.tasks.evaluate import EvaluationConfig
 from recause.tasks.features.config import FeaturesConfig
+from recause.tasks.simulate.config import SimulateConfig
 from recause.tasks.train.config import TrainConfig
 from recause.validations.config import ValidationConfig
 
@@ -75,6 +76,7 @@ class PipelineConfig(Section):
     contrast: ContrastConfig = Field(default_factory=ContrastConfig)
     baselines: BaselinesConfig = Field(default_factory=BaselinesConfig)
     gnn: TrainConfig = Field(default_factory=TrainConfig)
+    simulate: SimulateConfig = Field(default_factory=SimulateConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 

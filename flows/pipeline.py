@@ -1,6 +1,6 @@
 """The Recause pipeline: one Prefect flow run = one MLflow parent run with a nested run per stage.
 
-Stages: ``load → validate → split → features → baselines → train → evaluate → contrast``. Each
+Stages: ``load → validate → split → features → baselines → train → simulate → evaluate → contrast``. Each
 stage is a thin Prefect task (:mod:`recause.flows.stages`) over a pure function; this module only
 wires them: it runs each task inside its stage's MLflow run, logs what the task returns
 (:class:`~recause.flows.stages.StageResult`), and writes the summary. The causal GNN (``train``)
@@ -25,8 +25,9 @@ from recause.flows.stages import StageResult
 from recause.flows.stages.baselines import baselines_task
 from recause.flows.stages.contrast import contrast_task
 from recause.flows.stages.evaluate import evaluate_task
-from recause.flows.stages.features import features_task
+from recause.flows.stages.features import EncoderSettings, features_task
 from recause.flows.stages.load import load_task
+from recause.flows.stages.simulate import simulate_task
 from recause.flows.stages.split import split_task
 from recause.flows.stages.train import train_task
 from recause.flows.stages.validate import validate_task
@@ -155,10 +156,16 @@ def _run_stages(config: PipelineConfig, tracker: RunTracker, folder: Path, logge
         gnn = PolicySet("gnn", {}, {"gnn_causal": reason, "gnn_causal_uplift": reason})
         stages.summary["gnn/skipped"] = "gnn.enabled is false"
         logger.info("causal GNN not trained: gnn.enabled is false")
+    simulation = None
+    if config.simulate.enabled:
+        simulation = stages.run("simulate", simulate_task, split, dataset, features, models if config.gnn.enabled else None,
+                                config.simulate, seed, threads, folder / "simulator", target=STAGE_RUN)
     policy_sets = [baselines, gnn]
     stages.run("evaluate", evaluate_task, policy_sets, split, config.evaluation, dataset, folder / "evaluation")
     if config.contrast.enabled:
-        stages.run("contrast", contrast_task, split, dataset, policy_sets, features, config.contrast, folder / "contrast", seed)
+        encoder = EncoderSettings(config.features, threads, config.runtime.cache_folder()) if features is not None else None
+        stages.run("contrast", contrast_task, split, dataset, policy_sets, features, config.contrast, folder / "contrast", seed,
+                   simulation, encoder)
     return stages.summary
 
 

@@ -14,3 +14,8 @@ class Section(BaseModel):
     """Base of every config section: unknown keys are errors, assignments are validated."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ConfigurationError(ValueError):
+    """A setting names something the data do not have (a topic, a segment, an item): the message
+    names it and what exists instead. The CLI reports it as a usage error (exit 2)."""

@@ -116,3 +116,14 @@ def test_run_prints_the_summary_path(tmp_path: Path) -> None:
         tags = dict(db.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (summary["mlflow/run_id"],)).fetchall())
     assert rows == [("FINISHED", "recause/synthetic")]
     assert tags["recause.preset"] == "smoke" and tags["recause.output_dir"] == str(path.parent)
+
+
+@pytest.mark.slow
+def test_an_edit_naming_an_unknown_topic_is_a_usage_error(tmp_path: Path) -> None:
+    env = {"RECAUSE_OUTPUT_ROOT": str(tmp_path), "PREFECT_HOME": str(tmp_path / "prefect")}
+    result = recause("run", "--preset", "smoke", "--set", "gnn.enabled=false", "--set",
+                     "contrast.interventions=[{kind: user_edit, name: more-tea, topic: darjeeling}]", env=env, timeout=600)
+    assert result.returncode == 2, result.stderr[-3000:]
+    # the command's own last word is the clean message (Prefect's task log above it still carries the exception)
+    ours = [line for line in result.stderr.splitlines() if line.startswith("recause:")]
+    assert ours and ours[-1].startswith("recause: invalid configuration: topic 'darjeeling': no topic has that term")

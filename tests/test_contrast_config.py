@@ -24,8 +24,14 @@ def test_a_spec_without_kind_is_a_policy_swap_and_an_unknown_kind_is_an_error() 
     first, second = config.interventions
     assert isinstance(first, PolicySwap) and first.kind == "policy_swap" and first.strength == 2.0
     assert isinstance(second, PolicySwap) and second.deploys == "random"
-    with pytest.raises(ValidationError, match="does not match any of the expected tags: 'policy_swap'"):
+    with pytest.raises(ValidationError, match="does not match any of the expected tags: 'policy_swap', 'user_edit'"):
+        ContrastConfig(interventions=[{"kind": "user-edit", "name": "x"}])
+    with pytest.raises(ValidationError, match="user_edit.topic"):
         ContrastConfig(interventions=[{"kind": "user_edit", "name": "x"}])
+    with pytest.raises(ValidationError, match="either items .ids. or a topic"):
+        ContrastConfig(interventions=[{"kind": "item_edit", "name": "x", "items": [1], "topic": "coffee", "text": "t"}])
+    with pytest.raises(ValidationError, match="population weights must be ≥ 0"):
+        ContrastConfig(interventions=[{"kind": "population_shift", "name": "x", "weights": {"heavy": -1.0}}])
     with pytest.raises(ValidationError, match="policy"):
         ContrastConfig(interventions=[{"name": "x", "policy": "no-such-policy"}])
 

@@ -32,7 +32,7 @@ def mlflow_runs(tmp_path: Path, experiment: str):
 
 
 ORACLES = ("oracle_relevance", "oracle_uplift")
-STAGES = ("load", "validate", "split", "features", "baselines", "train", "evaluate", "contrast")
+STAGES = ("load", "validate", "split", "features", "baselines", "train", "simulate", "evaluate", "contrast")
 
 
 def selected_model(summary: dict) -> tuple[set[str], float, str]:
@@ -118,6 +118,18 @@ def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) 
     assert "gnn_causal-train/loss" in train_run.data.metrics  # Lightning's logger wrote into the stage's run
     assert "interventions/random/lift" in summary and summary["contrast/control"] == "logging policy"
     assert summary["interventions/random/ci_low"] <= summary["interventions/random/lift"] <= summary["interventions/random/ci_high"]
+    # the simulator: fitted on the GNN's states, checked, and answering the feature edits beside the truth
+    assert summary["simulator/states"] == "gnn" and summary["simulator/members"] == 2
+    assert 0.0 <= summary["simulator/c2st_auc"] <= 1.0 and summary["simulator/calibration_error"] < 0.1
+    [simulate_run] = [r for r in runs if r.data.tags.get("recause.stage") == "simulate"]
+    assert "simulator_0-train/loss" in simulate_run.data.metrics
+    for edit in ("interest-topic-0", "rewrite-topic-0-to-1", "twice-the-heavy-users"):
+        assert summary[f"interventions/{edit}/ci_low"] <= summary[f"interventions/{edit}/lift"] <= summary[f"interventions/{edit}/ci_high"]
+        assert f"interventions/{edit}/true_lift" in summary and f"interventions/{edit}/true_direct_lift" in summary
+    # a population shift changes who is shown, not what: its direct and total effects are one number
+    assert summary["interventions/twice-the-heavy-users/true_lift"] == summary["interventions/twice-the-heavy-users/true_direct_lift"]
+    assert summary["interventions/random/simulator/ci_low"] <= summary["interventions/random/simulator/estimate"]
+    assert (tmp_path / "run" / "simulator" / "fidelity.png").is_file() and (tmp_path / "run" / "contrast" / "simulated_vs_true.png").is_file()
     assert summary["features/has_text"] is True and summary["features/backend"] == "onnx"
     assert "baseline/content/ranking/recall_at_20" in summary
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}

@@ -9,6 +9,7 @@ from prefect import task
 from recause.flows.artifacts import write_contrast
 from recause.flows.stages import TASK_OPTIONS, StageResult
 from recause.tasks.contrast.config import ContrastConfig
+from recause.tasks.contrast.interventions import ItemEdit
 from recause.tasks.contrast.result import ContrastResult
 from recause.tasks.contrast.sources import outcome_label
 from recause.tasks.contrast.stage import run_contrast
@@ -16,13 +17,23 @@ from recause.tasks.data import Dataset
 from recause.tasks.data.split import Split
 from recause.tasks.evaluate import PolicySet
 from recause.tasks.features.build import TextFeatures
+from recause.tasks.simulate.stage import SimulateResult
+from recause.flows.stages.features import EncoderSettings
 
 
 @task(name="contrast", **TASK_OPTIONS)
 def contrast_task(split: Split, dataset: Dataset, policy_sets: list[PolicySet], features: TextFeatures | None,
-                  config: ContrastConfig, folder: Path, seed: int) -> StageResult[ContrastResult]:
-    """The comparison (None, with the reason, when the data cannot support it); tables and a forest plot in ``folder``."""
-    result = run_contrast(split, dataset, policy_sets, features, config, seed)
+                  config: ContrastConfig, folder: Path, seed: int, simulation: SimulateResult | None = None,
+                  encoder: EncoderSettings | None = None) -> StageResult[ContrastResult]:
+    """The comparison (None, with the reason, when the data cannot support it); tables and plots in ``folder``.
+
+    ``simulation``: the simulate stage's result (values beside the estimators', the feature edits);
+    ``encoder``: how to load the text encoder when an item edit needs new text embedded.
+    """
+    embed = None
+    if encoder is not None and simulation is not None and any(isinstance(s, ItemEdit) for s in config.interventions):
+        embed = encoder.embed()
+    result = run_contrast(split, dataset, policy_sets, features, config, seed, simulation, embed)
     if isinstance(result, str):
         return StageResult(None, {"contrast/skipped": result}, notes=(f"contrastive evaluation skipped: {result}",))
     metrics = result.metrics | {"interventions/verdicts": "\n".join(result.verdicts)}

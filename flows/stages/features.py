@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import task
@@ -13,7 +14,27 @@ from recause.tasks.data.split import Split
 from recause.tasks.features.build import TextFeatures, text_features
 from recause.tasks.features.cache import CachedEmbedder, EmbeddingCache
 from recause.tasks.features.config import FeaturesConfig
-from recause.tasks.features.encoder import load_encoder
+from recause.tasks.features.encoder import LoadedEncoder, load_encoder
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Where and how the text encoder loads (plain values: a task on any worker loads it itself)."""
+
+    config: FeaturesConfig
+    threads: int
+    cache_dir: Path
+
+    def load(self) -> tuple[LoadedEncoder, CachedEmbedder]:
+        """The encoder (cached ONNX export) and an embedder that reads and fills the embedding cache."""
+        c = self.config
+        loaded = load_encoder(c.model, backend=c.backend, batch_size=c.batch_size, max_length=c.max_length,
+                              quantize=c.quantize, threads=self.threads, cache_dir=self.cache_dir)
+        cache = EmbeddingCache(self.cache_dir / "embeddings" / loaded.identity) if c.cache else None
+        return loaded, CachedEmbedder(loaded.encoder, cache)
+
+    def embed(self) -> CachedEmbedder:
+        return self.load()[1]
 
 
 @task(name="features", **TASK_OPTIONS)
@@ -21,12 +42,7 @@ def features_task(split: Split, dataset: Dataset, config: FeaturesConfig, thread
                   folder: Path, seed: int) -> StageResult[TextFeatures]:
     """Load the encoder (cached ONNX export) and the embedding cache — the stage's I/O — then build
     the features; topic table, keyword samples and an embedding map in ``folder``."""
-    loaded = load_encoder(
-        config.model, backend=config.backend, batch_size=config.batch_size, max_length=config.max_length,
-        quantize=config.quantize, threads=threads, cache_dir=cache_dir,
-    )
-    cache = EmbeddingCache(cache_dir / "embeddings" / loaded.identity) if config.cache else None
-    embed = CachedEmbedder(loaded.encoder, cache)
+    loaded, embed = EncoderSettings(config, threads, cache_dir).load()
     features = text_features(split, dataset, embed, config, seed)
     metrics = {"features/model": loaded.source, "features/model_identity": loaded.identity, "features/backend": loaded.backend}
     if features is None:

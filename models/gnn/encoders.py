@@ -203,12 +203,13 @@ class NodeInput(nn.Module):
         if self.text_projection is not None:
             nn.init.xavier_uniform_(self.text_projection.weight)
 
-    def forward(self, node_ids: Tensor | None = None) -> Tensor:
-        """(n, d) states of ``node_ids`` (global ids), or of every node when None."""
+    def forward(self, node_ids: Tensor | None = None, text: Tensor | None = None) -> Tensor:
+        """(n, d) states of ``node_ids`` (global ids), or of every node when None; ``text``
+        (n_users + n_items, t) replaces the stored text embeddings (an edit of users' or items' text)."""
         x = self.embedding.weight if node_ids is None else self.embedding(node_ids)
         if self.text_projection is not None:
-            text = self.text if node_ids is None else self.text[node_ids]
-            x = x + self.text_projection(text)
+            text = self.text if text is None else text.to(self.text.dtype)
+            x = x + self.text_projection(text if node_ids is None else text[node_ids])
         return x
 
 
@@ -249,9 +250,9 @@ class GraphEncoder(nn.Module, ABC):
             if hasattr(conv, "reset_parameters"):
                 conv.reset_parameters()
 
-    def forward(self, graph: BipartiteGraph) -> Tensor:
-        """(graph.n_nodes, d) final states of the graph's nodes (local order)."""
-        x = self.input(graph.node_ids)
+    def forward(self, graph: BipartiteGraph, text: Tensor | None = None) -> Tensor:
+        """(graph.n_nodes, d) final states of the graph's nodes (local order); ``text`` replaces the stored text."""
+        x = self.input(graph.node_ids, text)
         total = x
         for layer, conv in enumerate(self.convs):
             x = conv(x, graph)

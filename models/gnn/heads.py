@@ -95,9 +95,10 @@ class CausalRecommender(nn.Module):
     def n_users(self) -> int:
         return next(iter(self.encoders.values())).n_users
 
-    def states(self, graph: BipartiteGraph) -> dict[str, Tensor]:
-        """Final node states of every encoder: name -> (graph.n_nodes, d) (dropout in training)."""
-        return {name: self.dropout(enc(graph)) for name, enc in self.encoders.items()}
+    def states(self, graph: BipartiteGraph, text: Tensor | None = None) -> dict[str, Tensor]:
+        """Final node states of every encoder: name -> (graph.n_nodes, d) (dropout in training);
+        ``text`` (n_users + n_items, t) replaces the nodes' stored text embeddings."""
+        return {name: self.dropout(enc(graph, text)) for name, enc in self.encoders.items()}
 
     def tables(self, states: dict[str, Tensor], nodes: Tensor) -> dict[str, tuple[Tensor, Tensor, Tensor]]:
         """Per head, the user- and item-side factors of ``nodes`` (sorted unique node positions):

@@ -229,8 +229,15 @@ class CausalModule(L.LightningModule):
         self._eval_states = None
 
     @torch.no_grad()
-    def full_states(self) -> dict[str, Tensor]:
-        """Node states of the full graph in eval mode (cached until the next training step)."""
+    def full_states(self, text: Tensor | None = None) -> dict[str, Tensor]:
+        """Node states of the full graph in eval mode (cached until the next training step); with
+        ``text`` (n_users + n_items, t), the states the graph would have with that text (not cached)."""
+        if text is not None:
+            was_training = self.training
+            self.eval()
+            states = self.model.states(self.full_graph(), text.to(self.device))
+            self.train(was_training)
+            return states
         if self._eval_states is None:
             was_training = self.training
             self.eval()

@@ -39,7 +39,7 @@ tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -170,6 +170,32 @@ class SyntheticWorld:
     @property
     def n_items(self) -> int:
         return self.config.n_items
+
+    # ------------------------------------------------------------------ interventions on features
+    def with_interests(self, users: np.ndarray, theta: np.ndarray, theta_hat: np.ndarray | None = None) -> SyntheticWorld:
+        """The world where ``users`` have interests ``theta`` (n, n_topics) — do(θ_u := θ'_u) — and the
+        logging policy's estimate of them is ``theta_hat`` (default: unchanged). Rows must be distributions."""
+        users = np.asarray(users, dtype=np.int64)
+        new_theta = self.theta.copy()
+        new_theta[users] = _distributions("theta", theta, len(users), self.config.n_topics)
+        new_hat = self.theta_hat
+        if theta_hat is not None:
+            new_hat = self.theta_hat.copy()
+            new_hat[users] = _distributions("theta_hat", theta_hat, len(users), self.config.n_topics)
+        return replace(self, theta=new_theta, theta_hat=new_hat)
+
+    def with_item_topics(self, items: np.ndarray, phi: np.ndarray) -> SyntheticWorld:
+        """The world where ``items`` have topic mixes ``phi`` (n, n_topics): do(φ_i := φ'_i)."""
+        items = np.asarray(items, dtype=np.int64)
+        new_phi = self.phi.copy()
+        new_phi[items] = _distributions("phi", phi, len(items), self.config.n_topics)
+        return replace(self, phi=new_phi)
+
+    def item_texts_for(self, phi: np.ndarray, seed: int = 0) -> pd.DataFrame:
+        """Titles, descriptions and categories the world's text generator writes for topic mixes ``phi``
+        (n, n_topics): the text of an item rewritten to those topics. Columns ``title, text, categories``."""
+        titles, texts, categories = item_texts(np.asarray(phi, dtype=np.float64), np.random.default_rng([self.seed, 5, seed]))
+        return pd.DataFrame({"title": titles, "text": texts, "categories": categories})
 
     # ------------------------------------------------------------------ structural equations
     def _affinity(self, theta: np.ndarray, users: np.ndarray, items: np.ndarray, pairs: bool) -> np.ndarray:
@@ -388,6 +414,15 @@ class SyntheticWorld:
         logs["policy"] = logs["policy"].astype("string")
         logs["query"] = logs["query"].astype("string")
         return logs.sort_values(["user_id", "timestamp"], kind="stable", ignore_index=True)
+
+
+def _distributions(name: str, rows: np.ndarray, n: int, n_topics: int) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float64)
+    if rows.shape != (n, n_topics):
+        raise ValueError(f"{name} must have shape ({n}, {n_topics}), got {rows.shape}")
+    if (rows < 0).any() or not np.allclose(rows.sum(axis=1), 1.0):
+        raise ValueError(f"every row of {name} must be a distribution over topics (non-negative, summing to 1)")
+    return rows
 
 
 def _logit(p: float) -> float:

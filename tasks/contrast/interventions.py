@@ -2,9 +2,12 @@
 
 An intervention is one kind of what-if (``kind``), a pydantic model with one hook,
 :meth:`InterventionSpec.build`, that turns it into a :data:`SlotPolicy` on the evaluation rounds
-(or says why the data cannot support it). :data:`Intervention` is the discriminated union the
-config holds; a YAML entry without ``kind`` is a ``policy_swap`` (today's only kind; the user
-simulator adds feature edits).
+(or says why the data cannot support it), and feature edits a second one, :meth:`InterventionSpec.edit`,
+that says what changes in users' or items' features (the simulator answers those).
+:data:`Intervention` is the discriminated union the config holds; a YAML entry without ``kind`` is
+a ``policy_swap``. Kinds: ``policy_swap``, ``user_edit`` (shift a segment's interest toward or away
+from a topic), ``item_edit`` (rewrite items to other topics or text), ``population_shift``
+(re-weight the user mix).
 
 ``policy_swap`` replaces the ranking policy. Each swap is *stochastic* — every slot is drawn from a
 softmax over per-user normal scores of the policy's scores, mixed with uniform
@@ -31,14 +34,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 import numpy as np
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from recause.models.policies.stochastic import diversified_scores, penalised_scores, softmax_policy, standardise
 from recause.tasks.config import Section
 from recause.tasks.contrast.sources import PolicySources
+
+if TYPE_CHECKING:
+    from recause.tasks.simulate.edits import EditContext, FeatureEdit
 
 PolicyKind = Literal[
     "logging", "random", "popularity", "content", "oracle_relevance", "oracle_uplift",
@@ -53,6 +59,7 @@ class InterventionSpec(Section, ABC):
 
     kind: str
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Name in reports and metric keys.")
+    is_feature_edit: ClassVar[bool] = False
 
     @abstractmethod
     def build(self, sources: PolicySources) -> SlotPolicy | str:
@@ -61,6 +68,11 @@ class InterventionSpec(Section, ABC):
     @property
     def deploys(self) -> str | None:
         """The policy this intervention puts in front of users, when it is a policy of its own."""
+        return None
+
+    def edit(self, context: EditContext) -> FeatureEdit | str | None:
+        """What the intervention changes in users' or items' features (None: it changes none — a
+        policy swap), or why the data cannot support the change."""
         return None
 
 
@@ -82,13 +94,91 @@ class PolicySwap(InterventionSpec):
         return self.policy
 
 
+FEATURE_EDIT = ("a feature edit: no log holds outcomes under edited features, so no off-policy estimator can "
+                "answer it; the simulator does (simulate.enabled)")
+
+
+class UserEdit(InterventionSpec):
+    """Shift a segment's interest toward a topic (δ > 0) or away from it (δ < 0)."""
+
+    is_feature_edit: ClassVar[bool] = True
+
+    kind: Literal["user_edit"]
+    segment: str | None = Field(None, description="Users whose interest moves (a value of the users' segment column); None = all.")
+    topic: str = Field(..., min_length=1, description="The topic: a term of one text-feature topic, or its number.")
+    delta: float = Field(0.3, ge=-1.0, le=1.0, description="δ > 0: θ' = (1 − δ)θ + δ·e_topic; δ < 0: the topic's share shrinks by |δ|.")
+
+    def build(self, sources: PolicySources) -> SlotPolicy | str:
+        return FEATURE_EDIT
+
+    def edit(self, context: EditContext) -> FeatureEdit | str:
+        from recause.tasks.simulate.edits import interest_shift
+
+        return interest_shift(context, self.segment, self.topic, self.delta)
+
+
+class ItemEdit(InterventionSpec):
+    """Rewrite items — by id, or every item of a topic — to other topics or to a given text."""
+
+    is_feature_edit: ClassVar[bool] = True
+
+    kind: Literal["item_edit"]
+    items: list[int] | None = Field(None, description="Item ids to rewrite.")
+    topic: str | None = Field(None, description="Rewrite every item of this topic (a term of one text-feature topic, or its number).")
+    set_topics: list[str] = Field([], description="The topics the items are rewritten to (equal shares; the synthetic world writes the text).")
+    text: str | None = Field(None, description="The new text of every rewritten item (outside the synthetic world).")
+
+    @model_validator(mode="after")
+    def _what_and_how(self) -> ItemEdit:
+        if (self.items is None) == (self.topic is None):
+            raise ValueError("an item edit names either items (ids) or a topic whose items it rewrites")
+        if not self.set_topics and self.text is None:
+            raise ValueError("an item edit needs set_topics or text: what the items become")
+        return self
+
+    def build(self, sources: PolicySources) -> SlotPolicy | str:
+        return FEATURE_EDIT
+
+    def edit(self, context: EditContext) -> FeatureEdit | str:
+        from recause.tasks.simulate.edits import item_rewrite
+
+        return item_rewrite(context, self.items, self.topic, self.set_topics, self.text)
+
+
+class PopulationShift(InterventionSpec):
+    """Re-weight the user mix: each named segment's users count ``weights[segment]`` times."""
+
+    is_feature_edit: ClassVar[bool] = True
+
+    kind: Literal["population_shift"]
+    weights: dict[str, float] = Field(..., min_length=1, description="Segment -> weight (≥ 0; unnamed segments keep 1).")
+
+    @model_validator(mode="after")
+    def _non_negative(self) -> PopulationShift:
+        bad = {k: v for k, v in self.weights.items() if not v >= 0}
+        if bad or not any(v > 0 for v in self.weights.values()):
+            raise ValueError(f"population weights must be ≥ 0 and not all 0, got {self.weights}")
+        return self
+
+    def build(self, sources: PolicySources) -> SlotPolicy | str:
+        return FEATURE_EDIT
+
+    def edit(self, context: EditContext) -> FeatureEdit | str:
+        from recause.tasks.simulate.edits import population_reweighting
+
+        return population_reweighting(context, self.weights)
+
+
 def _default_kind(value: Any) -> Any:
     """A spec written without ``kind`` is a policy swap (the form presets used before kinds existed)."""
     return {"kind": "policy_swap", **value} if isinstance(value, dict) and "kind" not in value else value
 
 
-Intervention = Annotated[Union[PolicySwap], Field(discriminator="kind"), BeforeValidator(_default_kind)]
+Intervention = Annotated[Union[PolicySwap, UserEdit, ItemEdit, PopulationShift], Field(discriminator="kind"),
+                         BeforeValidator(_default_kind)]
 """Any intervention kind, told apart by ``kind``."""
+
+
 
 DEFAULT_INTERVENTIONS: tuple[InterventionSpec, ...] = (
     PolicySwap(name="random", policy="random"),
@@ -100,6 +190,9 @@ DEFAULT_INTERVENTIONS: tuple[InterventionSpec, ...] = (
     PolicySwap(name="gnn-uplift", policy="gnn_causal_uplift"),
     PolicySwap(name="oracle-uplift", policy="oracle_uplift"),
     PolicySwap(name="bts", policy="bts"),
+    UserEdit(kind="user_edit", name="interest-topic-0", topic="0", delta=0.3),
+    ItemEdit(kind="item_edit", name="rewrite-topic-0-to-1", topic="0", set_topics=["1"]),
+    PopulationShift(kind="population_shift", name="twice-the-heavy-users", weights={"heavy": 2.0}),
 )
 
 

@@ -21,10 +21,15 @@ from recause.tasks.contrast.estimation import Rounds
 def verdict(name: str, lift: Lift, outcome: str) -> str:
     """"raises the click rate by +4.1% [+1.0%, +7.3%]" or "no detectable change (...)"."""
     r = lift.relative
-    span = f"{r.value:+.1%} [{r.low:+.1%}, {r.high:+.1%}]"
-    if r.low > 0:
+    return verdict_line(name, r.value, r.low, r.high, outcome)
+
+
+def verdict_line(name: str, value: float, low: float, high: float, outcome: str) -> str:
+    """The verdict of a relative lift ``value`` with interval [``low``, ``high``]."""
+    span = f"{value:+.1%} [{low:+.1%}, {high:+.1%}]"
+    if low > 0:
         return f"{name}: raises the {outcome} by {span}"
-    if r.high < 0:
+    if high < 0:
         return f"{name}: lowers the {outcome} by {span}"
     return f"{name}: no detectable change in the {outcome} ({span})"
 

@@ -15,34 +15,47 @@ it the recommendation *caused*.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from recause.models.world.scm import SyntheticWorld
 from recause.tasks.contrast.beyond import beyond_accuracy, critic_auc, sample_lists
 from recause.tasks.contrast.config import ContrastConfig
-from recause.tasks.contrast.estimation import compress, estimate, fit_reward_model, logged_rounds
+from recause.tasks.contrast.estimation import Rounds, compress, estimate, fit_reward_model, logged_rounds
 from recause.tasks.contrast.interventions import InterventionSpec, SlotPolicy, control_policy
 from recause.tasks.contrast.result import ContrastResult, assemble
+from recause.tasks.contrast.simulated import add_simulated
 from recause.tasks.contrast.sources import PolicySources, on_policy_values, outcome_label, policy_sources
 from recause.tasks.data.schema import Dataset
 from recause.tasks.data.split import Split
 from recause.tasks.evaluate import PolicySet
 from recause.tasks.features.build import TextFeatures
+from recause.tasks.simulate.answers import answer_edit, exact_answer
+from recause.tasks.simulate.edits import Embed, EditContext, FeatureEdit
+from recause.tasks.simulate.simulator import policy_estimates
+from recause.tasks.simulate.stage import SimulateResult
 
 
 def run_contrast(
     split: Split, dataset: Dataset, policy_sets: Sequence[PolicySet], features: TextFeatures | None,
-    config: ContrastConfig, seed: int,
+    config: ContrastConfig, seed: int, simulation: SimulateResult | None = None, embed: Embed | None = None,
 ) -> ContrastResult | str:
     """The stage: interventions built from the stages' policies, estimated against the control on
-    ``split``'s held-out logged rounds; a reason string when the data cannot support it."""
+    ``split``'s held-out logged rounds; a reason string when the data cannot support it.
+
+    ``simulation``: the simulate stage's result — its simulator adds a value to every policy and
+    answers the feature edits; ``embed``: the text encoder, for item rewrites.
+    """
     sources = policy_sources(split, dataset, policy_sets, features, seed)
     deployed = [spec.deploys for spec in config.interventions if spec.deploys is not None]
+    context = None
+    if simulation is not None:
+        context = EditContext(split, dataset, features, simulation.simulator.states, embed)
     return contrast_interventions(
         split, sources, config, randomized_policy=dataset.meta.randomized_policy, outcome=outcome_label(dataset.meta),
         world=dataset.world, known_values=on_policy_values(dataset, deployed),
-        user_repr=features.user_vectors if features is not None else None, seed=seed,
+        user_repr=features.user_vectors if features is not None else None, seed=seed, simulation=simulation, edit_context=context,
     )
 
 
@@ -57,11 +70,14 @@ def contrast_interventions(
     known_values: Mapping[str, float] | None = None,
     user_repr: np.ndarray | None = None,
     seed: int = 0,
+    simulation: SimulateResult | None = None,
+    edit_context: EditContext | None = None,
 ) -> ContrastResult | str:
     """Estimate every intervention against the control on the same rounds; a reason string if impossible.
 
     ``known_values``: deployed policy -> its true value where the data hold one (Open Bandit: the
     Bernoulli-TS log's click rate); on the synthetic world every policy's truth is exact.
+    ``simulation`` / ``edit_context``: the simulator and what feature edits are made from.
     """
     rounds = logged_rounds(split, randomized_policy, config.max_rounds, seed)
     if isinstance(rounds, str):
@@ -69,7 +85,16 @@ def contrast_interventions(
     policies: dict[str, SlotPolicy] = {"control": control_policy(rounds.control, sources)}
     specs: dict[str, InterventionSpec | None] = {"control": None}
     skipped: dict[str, str] = {}
+    edits: dict[str, FeatureEdit] = {}
     for spec in config.interventions:
+        if spec.is_feature_edit:
+            edit = spec.edit(edit_context) if edit_context is not None else (
+                "a feature edit needs the user simulator (simulate.enabled, and the simulate stage must have run)")
+            if isinstance(edit, str):
+                skipped[spec.name] = edit
+            else:
+                edits[spec.name] = edit
+            continue
         if spec.deploys == rounds.control:
             skipped[spec.name] = f"it is the control: the evaluation rounds were logged by the {spec.deploys} policy"
             continue
@@ -104,4 +129,26 @@ def contrast_interventions(
     k = min(config.k, sources.n_items)
     beyond = {name: beyond_accuracy(sample_lists(p, k, rng), sources.n_items, sources.log_popularity, sources.item_vectors)
               for name, p in shown.items()}
-    return assemble(policies, lifts, truth, caused, critic, beyond, rounds, skipped, config, outcome)
+    result = assemble(policies, lifts, truth, caused, critic, beyond, rounds, skipped, config, outcome)
+    if simulation is None:
+        return result
+    return add_simulated(result, *simulate_interventions(simulation, policies, edits, rounds, split, world, config, seed),
+                         outcome, simulation.fidelity.passed, simulation.fidelity.reason)
+
+
+def simulate_interventions(simulation: SimulateResult, policies: Mapping[str, SlotPolicy], edits: Mapping[str, FeatureEdit],
+                           rounds: Rounds, split: Split, world: SyntheticWorld | None, config: ContrastConfig, seed: int):
+    """The simulator's value of every policy (and lift over the control) and its answer to every edit,
+    with the world's exact answers where there is a world."""
+    simulator = simulation.simulator
+    boot = dict(n_bootstrap=min(config.n_bootstrap, 200), alpha=config.alpha, seed=seed)
+    values = policy_estimates(simulator, policies, "control", rounds.user, rounds.slot, **boot)
+    answers = {}
+    uid, iid = split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)
+    for name, edit in edits.items():
+        answer = answer_edit(simulator, edit, policies["control"], rounds.control, rounds.user, rounds.slot, **boot)
+        if world is not None:
+            control, total, direct = exact_answer(world, edit, rounds.control, uid, iid, rounds.user, rounds.slot, rounds.n_slots)
+            answer = replace(answer, true_control=control, true_total=total, true_direct=direct)
+        answers[name] = answer
+    return values, answers

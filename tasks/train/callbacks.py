@@ -26,10 +26,13 @@ class BestWeights(Callback):
         value = trainer.callback_metrics.get(self.monitor)
         if value is None or trainer.sanity_checking:
             return
-        value = float(value)
+        self.consider(float(value), trainer.current_epoch, module)
+
+    def consider(self, value: float, epoch: int, module) -> None:
+        """Keep ``module``'s weights if ``value`` is the best so far (epoch -1: the weights before training)."""
         better = value < self.value if self.mode == "min" else value > self.value
         if self.state is None or better:
-            self.value, self.epoch = value, trainer.current_epoch
+            self.value, self.epoch = value, epoch
             self.state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
     def restore(self, module) -> None:

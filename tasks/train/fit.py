@@ -61,6 +61,14 @@ class TrainedModel:
             raise ValueError(f"model {self.name!r} has no propensity head (variant {self.config.variant!r})")
         return self.module.scores(users, "propensity")
 
+    def node_states(self, text: np.ndarray | None = None, encoder: str = "shared") -> np.ndarray:
+        """(n_users + n_items, dim) the encoder's final node states (users first), optionally as they
+        would be with ``text`` (n_users + n_items, t) in place of the nodes' text embeddings."""
+        import torch
+
+        override = None if text is None else torch.as_tensor(np.asarray(text), dtype=torch.float32)
+        return self.module.full_states(override)[encoder].detach().cpu().double().numpy()
+
     def relevance_policy(self, name: str | None = None) -> Policy:
         """Ranks by :meth:`relevance` (the debiased relevance policy)."""
         return FunctionPolicy(name or self.name, self.relevance)

@@ -1,0 +1,1 @@
+"""The simulate stage: a user simulator fitted on the training split, its fidelity measured, and the what-ifs it answers."""

@@ -1,0 +1,147 @@
+"""The simulate stage's logic: slates from logged rows, feature edits and their exact truth on a tiny
+world (computed item by item here), the simulator's intervals, and a seeded fit on a small world."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recause.models.world.scm import SyntheticWorld, WorldConfig
+from recause.tasks.config import ConfigurationError
+from recause.tasks.simulate.answers import exact_answer
+from recause.tasks.simulate.data import group_slates
+from recause.tasks.simulate.edits import FeatureEdit, _shift, re_ranked, resolve_topic
+from recause.tasks.simulate.simulator import estimate_from_members
+
+warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+
+
+def test_slates_are_runs_of_a_users_rising_positions_with_their_weight() -> None:
+    t0 = pd.Timestamp("2026-01-01", tz="UTC")
+    rows = pd.DataFrame({
+        "user": [0, 0, 0, 0, 1], "item": [3, 1, 2, 0, 2], "positive": [True, False, False, True, False],
+        "exposed": [True, True, True, True, True], "position": [1, 2, 1, 3, 2], "propensity": [0.5, 0.25, 0.1, 0.25, 0.2],
+        "timestamp": [t0, t0 + pd.Timedelta(seconds=1), t0 + pd.Timedelta(hours=5), t0 + pd.Timedelta(hours=5, seconds=2), t0],
+    })
+    slates = group_slates(rows, n_items=4, n_positions=3, reference_mix=0.5, max_weight=3.0)
+    # user 0: [pos 1, pos 2] then, five hours later, [pos 1, pos 3]; user 1: [pos 2]
+    assert slates.user.tolist() == [0, 0, 1]
+    assert slates.items.tolist() == [[3, 1, -1], [2, -1, 0], [-1, 2, -1]]
+    assert slates.clicks.tolist() == [[1, 0, 0], [0, 0, 1], [0, 0, 0]]
+    # w = min(Π_k ((1 − α) + α / (n π0)), w_max) with α = 0.5, n = 4
+    first = (0.5 + 0.5 / (4 * 0.5)) * (0.5 + 0.5 / (4 * 0.25))  # 0.75 × 1.0
+    second = min((0.5 + 0.5 / (4 * 0.1)) * (0.5 + 0.5 / (4 * 0.25)), 3.0)  # 1.75 × 1.0
+    assert np.allclose(slates.weight, [first, second, 0.5 + 0.5 / (4 * 0.2)])
+
+
+def test_interest_shifts_move_the_topic_share_as_stated() -> None:
+    theta = np.array([[0.6, 0.4, 0.0], [0.0, 0.5, 0.5]])
+    toward = _shift(theta, topic=2, delta=0.5)  # (1 − δ)θ + δ e_2
+    assert np.allclose(toward, [[0.3, 0.2, 0.5], [0.0, 0.25, 0.75]])
+    away = _shift(theta, topic=1, delta=-0.5)  # θ_1 halves, then renormalised
+    assert np.allclose(away, [[0.6 / 0.8, 0.2 / 0.8, 0.0], [0.0, 0.25 / 0.75, 0.5 / 0.75]])
+    assert np.allclose(_shift(theta, 0, -1.0)[1], theta[1]) and _shift(theta, 0, -1.0)[0, 0] == 0.0
+
+
+def _tiny_world() -> SyntheticWorld:
+    return SyntheticWorld.create(WorldConfig(n_users=3, n_items=4, n_topics=2, slate_size=2, mean_sessions=2), seed=3)
+
+
+def _round_value(world: SyntheticWorld, policy_world: SyntheticWorld, user: int, slot: int) -> float:
+    """Σ_i π0(i|u) (p0 + κ_k τ), one item at a time (π0 from ``policy_world``, outcomes from ``world``)."""
+    pi = policy_world.logging_policy(np.array([user]))[0]
+    kappa = world.examination(2)[slot]
+    total = 0.0
+    for item in range(4):
+        p0 = world.p_outcome_if_not_exposed(np.array([user]), np.array([item]), pairs=True)[0]
+        p1 = world.p_outcome_if_exposed(np.array([user]), np.array([item]), pairs=True)[0]
+        total += pi[item] * (p0 + kappa * (p1 - p0))
+    return total
+
+
+def test_the_exact_truth_of_an_interest_shift_item_by_item() -> None:
+    world = _tiny_world()
+    ids = np.arange(4)
+    users, slots = np.array([0, 1, 2, 2]), np.array([0, 1, 0, 1])
+    shifted = world.with_interests(np.array([1]), _shift(world.theta[[1]], 0, 0.6), _shift(world.theta_hat[[1]], 0, 0.6))
+    assert np.allclose(shifted.theta_hat[1], _shift(world.theta_hat[[1]], 0, 0.6)[0]) and np.allclose(shifted.theta[0], world.theta[0])
+    base, total, direct = exact_answer(world, FeatureEdit(world=shifted), "logging", np.arange(3), ids, users, slots, 2)
+    by_hand = lambda outcome_world, policy_world: np.mean([_round_value(outcome_world, policy_world, u, k) for u, k in zip(users, slots)])  # noqa: E731
+    assert base == pytest.approx(by_hand(world, world))
+    assert direct == pytest.approx(by_hand(shifted, world))  # the same slates, outcomes under the edit
+    assert total == pytest.approx(by_hand(shifted, shifted))  # the logging policy re-ranks too
+    assert total != pytest.approx(direct)
+
+
+def test_the_exact_truth_of_a_population_shift_reweights_the_rounds() -> None:
+    world = _tiny_world()
+    users, slots = np.array([0, 1, 2, 2]), np.array([0, 1, 0, 1])
+    weight = np.array([3.0, 1.0, 0.5])
+    base, total, direct = exact_answer(world, FeatureEdit(user_weight=weight), "logging", np.arange(3), np.arange(4), users, slots, 2)
+    values = np.array([_round_value(world, world, u, k) for u, k in zip(users, slots)])
+    assert base == pytest.approx(values.mean())
+    assert total == direct == pytest.approx((values * weight[users]).sum() / weight[users].sum())
+
+
+def test_re_ranking_moves_the_control_as_the_imitation_moves() -> None:
+    control = np.array([[0.5, 0.3, 0.2]])
+    before = np.log(np.array([[0.2, 0.3, 0.5]]))
+    assert np.allclose(re_ranked(control, before, before), control)
+    after = before + np.log(np.array([[2.0, 1.0, 1.0]]))  # the imitation doubles item 0's odds
+    assert np.allclose(re_ranked(control, before, after), np.array([[1.0, 0.3, 0.2]]) / 1.5)
+
+
+def test_topics_are_named_by_number_or_by_one_topics_term() -> None:
+    class Features:
+        topics = pd.DataFrame({"topic": [0, 1, 2], "label": ["coffee / espresso", "running / trail", "trail / hiking"],
+                               "terms": ["coffee, espresso, beans", "running, trail, shoes", "trail, hiking, boots"]})
+
+    assert resolve_topic(Features, "1") == 1 and resolve_topic(Features, "Espresso") == 0 and resolve_topic(Features, "boots") == 2
+    with pytest.raises(ConfigurationError, match="'trail': 2 topics have that term.*0: coffee / espresso"):
+        resolve_topic(Features, "trail")
+    with pytest.raises(ConfigurationError, match="'tea': no topic has that term"):
+        resolve_topic(Features, "tea")
+
+
+def test_intervals_pair_the_members_and_the_rounds() -> None:
+    same = [np.full(50, 0.04), np.full(50, 0.04)]
+    control = [np.full(50, 0.02), np.full(50, 0.02)]
+    value, lift = estimate_from_members(same, None, 100, 0.05, 0, control)
+    assert (value.value, value.low, value.high) == pytest.approx((0.04, 0.04, 0.04))
+    assert (lift.value, lift.low, lift.high) == pytest.approx((1.0, 1.0, 1.0))  # doubled, with nothing uncertain
+    spread = [np.full(50, 0.03), np.full(50, 0.05)]  # two members that disagree
+    value, _ = estimate_from_members(spread, None, 400, 0.05, 0)
+    assert value.value == pytest.approx(0.04) and value.low == pytest.approx(0.03) and value.high == pytest.approx(0.05)
+    weighted, _ = estimate_from_members([np.r_[np.zeros(25), np.ones(25)]], np.r_[np.ones(25), 3 * np.ones(25)], 50, 0.05, 0)
+    assert weighted.value == pytest.approx(0.75)
+
+
+@pytest.mark.slow
+def test_a_seeded_simulator_on_a_small_world_reports_its_fidelity(one_thread) -> None:
+    from recause.tasks.data.split import SplitConfig, split_dataset
+    from recause.tasks.data.synthetic import load_synthetic
+    from recause.tasks.simulate.config import SimulateConfig
+    from recause.tasks.simulate.stage import run_simulate
+
+    data = load_synthetic(WorldConfig(n_users=150, n_items=60, n_topics=4, slate_size=4, mean_sessions=6), seed=2)
+    split = split_dataset(data, SplitConfig(), seed=2)
+    config = SimulateConfig(epochs=2, ensemble=2, user_epochs=5, imitation_epochs=1, batch_size=64)
+    first = run_simulate(split, data, None, None, config, seed=7, threads=1)
+    again = run_simulate(split, data, None, None, config, seed=7, threads=1)
+    assert first.metrics["simulator/pehe"] == again.metrics["simulator/pehe"]  # seeded end to end
+    assert first.simulator.size == 2 and first.metrics["simulator/states"] == "features"
+    positions = first.fidelity.positions
+    assert positions["position"].tolist() == [1, 2, 3, 4] and (positions["n"] > 0).all()
+    assert first.fidelity.counts["real_share"].sum() == pytest.approx(1.0)
+    assert 0.0 <= first.metrics["simulator/c2st_auc"] <= 1.0 and first.metrics["simulator/pehe"] > 0
+    sampled = first.simulator.sample_clicks(0, _held(split, first), seed=1)
+    assert set(np.unique(sampled)) <= {0.0, 1.0}
+
+
+def _held(split, result):
+    from recause.tasks.simulate.stage import held_out_slates
+
+    return held_out_slates(split, result.simulator.n_positions)
