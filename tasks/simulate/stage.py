@@ -39,15 +39,29 @@ def held_out_slates(split: Split, n_positions: int) -> Slates:
                         reference_mix=0.0, max_weight=1.0)
 
 
-def expected_clicks(simulator: Simulator, member: int, slates: Slates) -> np.ndarray:
-    """(S, K) the member's click probabilities of the logged slates, slate noise integrated out."""
+def expected_clicks(simulator: Simulator, slates: Slates) -> np.ndarray:
+    """(S, K) the ensemble's click probabilities of the logged slates (members averaged, slate noise
+    integrated out) — the probabilities every value the simulator reports is built from."""
     import torch
 
-    g = simulator.generators[member]
+    out = np.zeros(slates.clicks.shape)
     with torch.no_grad():
-        a, b = g.logits(torch.as_tensor(simulator.states.user[slates.user]), torch.as_tensor(slates.items),
-                        users=torch.as_tensor(slates.user))
-        return g.expected_click_probability(a, b, torch.as_tensor(slates.positions)).double().numpy() * slates.mask
+        for g in simulator.generators:
+            a, b = g.logits(torch.as_tensor(simulator.states.user[slates.user]), torch.as_tensor(slates.items),
+                            users=torch.as_tensor(slates.user))
+            out += g.expected_click_probability(a, b, torch.as_tensor(slates.positions)).double().numpy() / simulator.size
+    return out * slates.mask
+
+
+def ensemble_clicks(simulator: Simulator, slates: Slates, seed: int) -> np.ndarray:
+    """(S, K) clicks drawn from the ensemble as one generator: each slate answered by a member drawn at random."""
+    member = np.random.default_rng([seed, 59]).integers(0, simulator.size, len(slates))
+    out = np.zeros(slates.clicks.shape)
+    for m in range(simulator.size):
+        rows = np.flatnonzero(member == m)
+        if rows.size:
+            out[rows] = simulator.sample_clicks(m, slates.subset(rows), seed + m)
+    return out
 
 
 def run_simulate(split: Split, dataset: Dataset, features: TextFeatures | None, gnn, config: SimulateConfig, *,
@@ -56,8 +70,9 @@ def run_simulate(split: Split, dataset: Dataset, features: TextFeatures | None, 
     """Fit the simulator (on the causal GNN's states and heads when ``gnn`` is given) and check it;
     the reason, instead, when the data hold no responses to learn (no exposed rows with both outcomes).
 
-    The fidelity check compares the first ensemble member's simulated clicks with the held-out real
-    ones; on the synthetic world it also scores p̂1 − p̂0 against the true uplift (PEHE).
+    The fidelity check compares the ensemble's simulated clicks (each slate answered by a member drawn
+    at random) with the held-out real ones; on the synthetic world it also scores the ensemble's
+    p̂1 − p̂0 against the true uplift (PEHE).
     """
     from recause.tasks.train.data import has_labelled_exposure
 
@@ -69,8 +84,8 @@ def run_simulate(split: Split, dataset: Dataset, features: TextFeatures | None, 
     held = held_out_slates(split, simulator.n_positions)
     if len(held) == 0:
         raise ValueError(f"{dataset.meta.name}: no held-out slates to check the simulator on")
-    simulated = simulator.sample_clicks(0, held, seed)
-    expected = expected_clicks(simulator, 0, held)
+    simulated = ensemble_clicks(simulator, held, seed)
+    expected = expected_clicks(simulator, held)
     world = dataset.world
     perfect = None
     if world is not None:
