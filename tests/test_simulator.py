@@ -10,7 +10,7 @@ import torch
 from recause.models.gnn.heads import PairHead
 from recause.models.simulator.module import SimulatorModule
 from recause.models.simulator.response import ResponseGenerator, SlateCritic
-from recause.models.simulator.users import UserGenerator
+from recause.models.simulator.users import UserGenerator, snap_to_rows
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -130,3 +130,21 @@ def test_generated_users_live_on_the_principal_axes_plus_off_axis_noise() -> Non
     assert torch.allclose(on_axes, (on_axes @ basis.T) @ basis, atol=1e-5)  # no residual: only the principal axes
     residual = a - (a @ basis.T) @ basis
     assert torch.allclose(residual @ basis.T, torch.zeros(4, 2), atol=1e-5) and residual.abs().max() > 0
+
+
+def test_lattice_columns_snap_to_the_nearest_observed_row_of_the_same_condition() -> None:
+    rows = torch.tensor([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0], [9.0, 9.0]])
+    row_conditions = torch.tensor([0, 0, 1, 1])
+    values = torch.tensor([[0.9, 0.8], [0.9, 0.8], [4.0, 0.0], [2.0, 2.0]])
+    conditions = torch.tensor([0, 1, 1, 2])  # condition 2 has no rows: it snaps to all of them
+    snapped = snap_to_rows(values, conditions, rows, row_conditions)
+    assert torch.equal(snapped, torch.tensor([[1.0, 1.0], [5.0, 5.0], [5.0, 5.0], [1.0, 1.0]]))
+    basis = torch.eye(4)[:2]  # the GAN draws the first two coordinates; the last two are lattice columns
+    users = UserGenerator(basis, torch.zeros(4), torch.ones(2), torch.full((4,), 0.5), n_conditions=2,
+                          lattice=rows, lattice_condition=row_conditions)
+    drawn = users.sample(torch.tensor([0, 0, 1, 1, 1]), torch.Generator().manual_seed(3))
+    allowed = {0: {(0.0, 0.0), (1.0, 1.0)}, 1: {(5.0, 5.0), (9.0, 9.0)}}
+    assert all(tuple(drawn[n, 2:].tolist()) in allowed[c] for n, c in enumerate([0, 0, 1, 1, 1]))
+    assert drawn[:, :2].abs().sum() > 0  # the continuous part is the generator's own
+    with pytest.raises(ValueError, match="come together"):
+        UserGenerator(basis, torch.zeros(4), torch.ones(2), torch.zeros(4), n_conditions=2, lattice=rows)

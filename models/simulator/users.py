@@ -6,8 +6,10 @@ with the Wasserstein loss and gradient penalty (Gulrajani et al., NeurIPS 2017),
 GAN-SD user generators (Shi et al., "Virtual-Taobao", AAAI 2019) without their entropy terms.
 The GAN draws the states' coordinates on their leading principal axes (where almost all of their
 variance lies); the remaining axes get Gaussian noise of their own spread — a few thousand users do
-not teach a GAN 64 dimensions. A population shift re-samples users segment by segment from
-:math:`G(\cdot, c)`.
+not teach a GAN 64 dimensions. States that end with *lattice* columns (statistics of counts, such as
+a user's topic shares of their engagements and log activity, which take few distinct values) get
+those columns snapped to the nearest observed row of the same condition: a continuous generator
+cannot draw a lattice, and a classifier tells the two apart from that alone.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ class UserGenerator(nn.Module):
     """G(z, c) -> (n, d) user states. ``noise_dim`` latent size, ``n_conditions`` one-hot classes."""
 
     def __init__(self, basis: Tensor, mean: Tensor, scale: Tensor, residual_std: Tensor, n_conditions: int,
-                 noise_dim: int = 16, hidden: int = 128):
+                 noise_dim: int = 16, hidden: int = 128, lattice: Tensor | None = None,
+                 lattice_condition: Tensor | None = None):
         super().__init__()
         self.noise_dim, self.n_conditions = noise_dim, n_conditions
         k = basis.shape[0]
@@ -33,6 +36,11 @@ class UserGenerator(nn.Module):
         self.register_buffer("mean", mean.float())
         self.register_buffer("scale", scale.float())
         self.register_buffer("residual_std", residual_std.float())
+        # observed rows (m, w) of the states' last w columns and their conditions (m,); None: no lattice columns
+        if (lattice is None) != (lattice_condition is None):
+            raise ValueError("lattice and lattice_condition come together")
+        self.register_buffer("lattice", None if lattice is None else lattice.float())
+        self.register_buffer("lattice_condition", None if lattice_condition is None else lattice_condition.long())
 
     def forward(self, noise: Tensor, condition: Tensor) -> Tensor:
         """Standardised principal coordinates (n, k) from noise (n, noise_dim) and one-hot conditions (n, c)."""
@@ -45,7 +53,24 @@ class UserGenerator(nn.Module):
         coords = self(noise, nn.functional.one_hot(conditions.long(), self.n_conditions).float()) * self.scale
         rest = torch.randn(len(conditions), self.basis.shape[1], generator=generator) * self.residual_std
         rest = rest - (rest @ self.basis.T) @ self.basis  # only off the principal axes
-        return self.mean + coords @ self.basis + rest
+        states = self.mean + coords @ self.basis + rest
+        if self.lattice is None:
+            return states
+        w = self.lattice.shape[1]
+        snapped = snap_to_rows(states[:, -w:], conditions.long(), self.lattice, self.lattice_condition)
+        return torch.cat([states[:, :-w], snapped], dim=1)
+
+
+def snap_to_rows(values: Tensor, conditions: Tensor, rows: Tensor, row_conditions: Tensor) -> Tensor:
+    """(n, w): each of ``values`` (n, w) replaced by the nearest (Euclidean) of ``rows`` (m, w) with the
+    same condition (``conditions`` (n,), ``row_conditions`` (m,)); a condition with no rows snaps to all rows."""
+    out = values.clone()
+    for c in conditions.unique():
+        which = conditions == c
+        pool = rows[row_conditions == c]
+        pool = pool if len(pool) else rows
+        out[which] = pool[torch.cdist(values[which], pool).argmin(dim=1)]
+    return out
 
 
 class UserCritic(nn.Module):

@@ -40,6 +40,7 @@ class SimulateConfig(Section):
     max_weight: float = Field(10.0, ge=1, description="Clip of a slate's importance weight.")
     ensemble: int = Field(3, ge=1, le=20, description="Simulators trained on different seeds; their spread enters the CIs.")
     user_epochs: int = Field(150, ge=1, description="Epochs of the user generator (WGAN-GP).")
+    user_lr: float = Field(1e-3, gt=0, description="Learning rate of the user generator and its critic (Adam, β = (0, 0.9)).")
     user_variance: float = Field(0.95, gt=0, le=1, description="Share of the user states' variance the user GAN models "
                                  "(on the leading principal axes; the rest is Gaussian).")
     user_axes: int = Field(32, ge=1, description="Most principal axes the user GAN models.")

@@ -257,9 +257,13 @@ def fit_user_generator(states: States, config: SimulateConfig, *, seed: int, thr
         coords = (raw - mean) @ basis.T
         scale = coords.std(0).clamp_min(1e-9)
         residual = (raw - mean) - coords @ basis
-        generator = UserGenerator(basis, mean, scale, residual.std(0), n_conditions)
-        module = UserGANModule(generator, UserCritic(k, n_conditions))
-        state, condition = (coords / scale).float(), torch.as_tensor(states.user_condition)
+        condition = torch.as_tensor(states.user_condition)
+        # the side features (topic shares and log activity of a user's engagements) live on a lattice
+        lattice = raw[:, -states.side_width :] if states.side_width else None
+        generator = UserGenerator(basis, mean, scale, residual.std(0), n_conditions, lattice=lattice,
+                                  lattice_condition=condition if lattice is not None else None)
+        module = UserGANModule(generator, UserCritic(k, n_conditions), lr=config.user_lr)
+        state = (coords / scale).float()
         batches = EpochBatches(len(state), 256, lambda rows, g: {"state": state[rows], "condition": condition[rows]}, seed)
         with quiet_lightning():
             trainer = L.Trainer(max_epochs=config.user_epochs, accelerator="auto", devices=1, logger=logger or False,
