@@ -19,14 +19,15 @@ Measured: fidelity (two-sample AUC, logistic and boosted trees, against the floo
 gets; calibration by position; clicks-per-slate TV distance); the value of 15 policies ordered by
 their effective sample size on the rounds (relative error against the exact truth; Kendall τ of
 their ranking); 23 feature edits (interest shifts, zeroed topics, item rewrites, population shifts:
-sign accuracy and normalised error of the direct and total effects); the exposure effect's PEHE
+sign accuracy and normalised error of the direct and total effects, and their per-user error: the
+norm of the per-user effects' error over the norm of the true per-user effects); the exposure effect's PEHE
 beside the causal GNN's; training time and the time to sample 1,000,000 slate responses.
 ``--real``: Coat (fidelity on the randomized ratings, ours against the naive and IPW versions) and
 Open Bandit (trained on one policy's log, the other policy's click rate predicted, against DR).
 
 Tuning happened on world seed 0 only; seeds 1-4 and confounding 2 are reported. Ends with
 ``RESULT c2st_auc=… c2st_floor=… value_median_rel_error=… kendall_tau=… edit_sign_accuracy=…
-edit_norm_error=… obd_rel_error=… obd_dr_rel_error=… train_seconds=… sample_seconds_per_1m=…``.
+edit_norm_error=… edit_user_error=… obd_rel_error=… obd_dr_rel_error=… train_seconds=… sample_seconds_per_1m=…``.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ def edit_family(features) -> list[tuple[str, object]]:
 
 
 def edit_answers(data, split, features, sims: dict, gnn_sim, rounds, control, seed: int) -> pd.DataFrame:
-    from recause.tasks.simulate.answers import answer_edit, exact_answer
+    from recause.tasks.simulate.answers import answer_edit, exact_answer, exact_round_values
     from recause.tasks.simulate.edits import EditContext
 
     embed = _embedder()
@@ -178,16 +179,36 @@ def edit_answers(data, split, features, sims: dict, gnn_sim, rounds, control, se
     rows = []
     for name, spec in edit_family(features):
         row = {"edit": name, "kind": spec.kind}
+        truth = None
         for label, sim in {**{k: v.simulator for k, v in sims.items()}, "gnn": gnn_sim}.items():
             edit = spec.edit(EditContext(split, data, features, sim.states, embed))
             if label == "ours":
                 base, total, direct = exact_answer(data.world, edit, "logging", uid, iid, rounds.user, rounds.slot, rounds.n_slots)
                 row |= {"true_total": total / base - 1, "true_direct": direct / base - 1}
+                if spec.kind != "population_shift":
+                    truth = exact_round_values(data.world, edit, "logging", uid, iid, rounds.user, rounds.slot, rounds.n_slots)
             answer = answer_edit(sim, edit, control, "logging", rounds.user, rounds.slot, n_bootstrap=50, alpha=0.05, seed=seed)
             row |= {f"{label}_total": answer.total_lift.value, f"{label}_direct": answer.direct_lift.value,
                     f"{label}_total_low": answer.total_lift.low, f"{label}_total_high": answer.total_lift.high}
+            if truth is not None:  # a population shift moves no user's own effect: nothing per user to score
+                for estimand in ("total", "direct"):
+                    row[f"{label}_{estimand}_user_error"] = per_user_error(rounds.user, answer.per_round, truth, estimand)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def per_user_error(user: np.ndarray, answer: dict, truth: dict, estimand: str) -> float:
+    """‖ŝ − s‖ / ‖s‖ over users: s_u the mean change of user u's rounds' expected clicks under the edit
+    (``estimand`` "total" or "direct", minus "control"), ŝ_u the simulator's; 0 is exact, 1 is as far
+    off as answering "no change" for everyone."""
+    count = np.bincount(user).astype(np.float64)
+    seen = count > 0
+
+    def per_user(values: dict) -> np.ndarray:
+        return np.bincount(user, values[estimand] - values["control"], minlength=len(count))[seen] / count[seen]
+
+    s, s_hat = per_user(truth), per_user(answer)
+    return float(np.linalg.norm(s_hat - s) / max(np.linalg.norm(s), 1e-12))
 
 
 def _embedder():
@@ -263,6 +284,7 @@ def run_setting(seed: int, confounding: float, ctgan: bool = False) -> dict:
     for label in ("ours", "ipw", "gnn"):
         scores = edit_scores(edits, label)
         out[f"{label}_edit_sign"], out[f"{label}_edit_error"] = scores["sign_accuracy"], scores["norm_error"]
+        out[f"{label}_edit_user_error"] = float(np.nanmedian(edits[[f"{label}_total_user_error", f"{label}_direct_user_error"]].to_numpy()))
     if ctgan:
         peer = ctgan_peer(split, ours, rounds, pols, seed)
         if "ctgan_values" in peer:
@@ -278,7 +300,8 @@ def run_setting(seed: int, confounding: float, ctgan: bool = False) -> dict:
                                                      "ours_err", "ipw_err", "gnn_err", "dr_err", *(["ctgan_err"] if "ctgan" in values else [])]))
     print(f"\n=== seed {seed}, confounding {confounding}: feature edits (relative lifts) ===")
     print(_common.table(edits.to_dict("records"), ["edit", "true_total", "ours_total", "ipw_total", "gnn_total",
-                                                    "true_direct", "ours_direct", "ipw_direct", "gnn_direct"]))
+                                                    "true_direct", "ours_direct", "ipw_direct", "gnn_direct",
+                                                    "ours_total_user_error", "ours_direct_user_error"]))
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}), flush=True)
     return out
 
@@ -484,7 +507,8 @@ def main(argv: list[str] | None = None) -> None:
     columns = ["seed", "confounding", "ours_c2st_logistic", "ours_c2st_trees", "c2st_floor_logistic", "c2st_floor_trees",
                "ours_calibration", "ours_tv", "ipw_tv", "ours_value_err_near", "ipw_value_err_near", "gnn_value_err_near",
                "dr_value_err_near", "ours_value_err_low_ess", "dr_value_err_low_ess", "ours_kendall", "dr_kendall",
-               "ours_edit_sign", "ours_edit_error", "ipw_edit_sign", "ipw_edit_error", "gnn_edit_sign", "gnn_edit_error",
+               "ours_edit_sign", "ours_edit_error", "ours_edit_user_error", "ipw_edit_sign", "ipw_edit_error",
+               "ipw_edit_user_error", "gnn_edit_sign", "gnn_edit_error", "gnn_edit_user_error",
                "ours_pehe", "gnn_pehe", "train_seconds", "sample_seconds_per_1m"]
     print("\n=== summary over settings ===")
     print(_common.table(frame.to_dict("records"), columns))
@@ -494,6 +518,7 @@ def main(argv: list[str] | None = None) -> None:
         f"RESULT c2st_auc={worst('ours_c2st_trees'):.4f} c2st_floor={worst('c2st_floor_trees'):.4f} "
         f"value_median_rel_error={float(frame['ours_value_err_near'].median()):.4f} kendall_tau={float(frame['ours_kendall'].min()):.3f} "
         f"edit_sign_accuracy={float(frame['ours_edit_sign'].min()):.3f} edit_norm_error={worst('ours_edit_error'):.3f} "
+        f"edit_user_error={worst('ours_edit_user_error'):.3f} "
         f"obd_rel_error={real.get('obd_random_sim_rel_error', float('nan')):.4f} obd_dr_rel_error={real.get('obd_random_dr_rel_error', float('nan')):.4f} "
         f"train_seconds={worst('train_seconds'):.1f} sample_seconds_per_1m={worst('sample_seconds_per_1m'):.2f}"
     )

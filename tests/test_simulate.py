@@ -11,7 +11,7 @@ import pytest
 
 from recause.models.world.scm import SyntheticWorld, WorldConfig
 from recause.tasks.config import ConfigurationError
-from recause.tasks.simulate.answers import exact_answer
+from recause.tasks.simulate.answers import exact_answer, exact_round_values
 from recause.tasks.simulate.data import group_slates
 from recause.tasks.simulate.edits import FeatureEdit, _shift, re_ranked, resolve_topic
 from recause.tasks.simulate.simulator import estimate_from_members
@@ -74,6 +74,10 @@ def test_the_exact_truth_of_an_interest_shift_item_by_item() -> None:
     assert direct == pytest.approx(by_hand(shifted, world))  # the same slates, outcomes under the edit
     assert total == pytest.approx(by_hand(shifted, shifted))  # the logging policy re-ranks too
     assert total != pytest.approx(direct)
+    rounds = exact_round_values(world, FeatureEdit(world=shifted), "logging", np.arange(3), ids, users, slots, 2)
+    assert rounds["direct"][1] == pytest.approx(_round_value(shifted, world, 1, 1))  # round by round, too
+    assert rounds["total"][3] == pytest.approx(_round_value(shifted, shifted, 2, 1))
+    assert np.allclose(rounds["control"][[0, 2]], [_round_value(world, world, 0, 0), _round_value(world, world, 2, 0)])
 
 
 def test_the_exact_truth_of_a_population_shift_reweights_the_rounds() -> None:

@@ -37,6 +37,7 @@ class EditAnswer:
     true_control: float | None = None
     true_total: float | None = None
     true_direct: float | None = None
+    per_round: dict[str, np.ndarray] | None = None  # "control"/"direct"/"total": (R,) ensemble-mean value per round
 
 
 def _re_ranked_policy(control: SlotPolicy, simulator: Simulator, user_state: np.ndarray, item_state: np.ndarray | None) -> SlotPolicy:
@@ -67,7 +68,8 @@ def answer_edit(simulator: Simulator, edit: FeatureEdit, control: SlotPolicy, co
         total.append(simulator.round_values(m, moved, user, slot, user_state, item_state))
     total_value, total_lift = estimate_from_members(total, weight, n_bootstrap, alpha, seed, base)
     direct_value, direct_lift = estimate_from_members(direct, weight, n_bootstrap, alpha, seed, base)
-    return EditAnswer(total_value, total_lift, direct_value, direct_lift)
+    per_round = {"control": np.mean(base, axis=0), "direct": np.mean(direct, axis=0), "total": np.mean(total, axis=0)}
+    return EditAnswer(total_value, total_lift, direct_value, direct_lift, per_round=per_round)
 
 
 def world_round_values(world: SyntheticWorld, policy: Callable[[np.ndarray], np.ndarray], user_ids: np.ndarray,
@@ -91,6 +93,16 @@ def world_round_values(world: SyntheticWorld, policy: Callable[[np.ndarray], np.
 def exact_answer(world: SyntheticWorld, edit: FeatureEdit, control_kind: str, user_ids: np.ndarray, item_ids: np.ndarray,
                  user: np.ndarray, slot: np.ndarray, n_slots: int) -> tuple[float, float, float]:
     """(control value, total value, direct value) of ``edit`` in the synthetic world, exactly."""
+    values = exact_round_values(world, edit, control_kind, user_ids, item_ids, user, slot, n_slots)
+    weight = None if edit.user_weight is None else edit.user_weight[user]
+    mean = lambda v: float(np.average(v, weights=weight))  # noqa: E731
+    return float(values["control"].mean()), mean(values["total"]), mean(values["direct"])
+
+
+def exact_round_values(world: SyntheticWorld, edit: FeatureEdit, control_kind: str, user_ids: np.ndarray,
+                       item_ids: np.ndarray, user: np.ndarray, slot: np.ndarray, n_slots: int) -> dict[str, np.ndarray]:
+    """"control"/"direct"/"total": (R,) exact expected outcome per round of the control, and under ``edit``
+    with the control's slates kept (direct) or re-ranked by the edited world's logging policy (total)."""
     edited = edit.world if edit.world is not None else world
 
     def control_of(w: SyntheticWorld) -> Callable[[np.ndarray], np.ndarray]:
@@ -98,12 +110,9 @@ def exact_answer(world: SyntheticWorld, edit: FeatureEdit, control_kind: str, us
             return lambda users: np.full((len(users), len(item_ids)), 1.0 / len(item_ids))
         return lambda users: _renormalised(w.logging_policy(user_ids[users])[:, item_ids])
 
-    weight = None if edit.user_weight is None else edit.user_weight[user]
-    base = world_round_values(world, control_of(world), user_ids, item_ids, user, slot, n_slots)
-    direct = world_round_values(edited, control_of(world), user_ids, item_ids, user, slot, n_slots)
-    total = world_round_values(edited, control_of(edited), user_ids, item_ids, user, slot, n_slots)
-    mean = lambda v: float(np.average(v, weights=weight))  # noqa: E731
-    return float(base.mean()), mean(total), mean(direct)
+    return {"control": world_round_values(world, control_of(world), user_ids, item_ids, user, slot, n_slots),
+            "direct": world_round_values(edited, control_of(world), user_ids, item_ids, user, slot, n_slots),
+            "total": world_round_values(edited, control_of(edited), user_ids, item_ids, user, slot, n_slots)}
 
 
 def _renormalised(p: np.ndarray) -> np.ndarray:
