@@ -26,8 +26,10 @@ def test_a_spec_without_kind_is_a_policy_swap_and_an_unknown_kind_is_an_error() 
     assert isinstance(second, PolicySwap) and second.deploys == "random"
     with pytest.raises(ValidationError, match="does not match any of the expected tags: 'policy_swap', 'user_edit'"):
         ContrastConfig(interventions=[{"kind": "user-edit", "name": "x"}])
-    with pytest.raises(ValidationError, match="user_edit.topic"):
+    with pytest.raises(ValidationError, match="either shifts interest toward a topic .topic, delta. or replaces profile text"):
         ContrastConfig(interventions=[{"kind": "user_edit", "name": "x"}])
+    with pytest.raises(ValidationError, match="either shifts interest"):
+        ContrastConfig(interventions=[{"kind": "user_edit", "name": "x", "topic": "coffee", "text": "I like tea"}])
     with pytest.raises(ValidationError, match="either items .ids. or a topic"):
         ContrastConfig(interventions=[{"kind": "item_edit", "name": "x", "items": [1], "topic": "coffee", "text": "t"}])
     with pytest.raises(ValidationError, match="population weights must be ≥ 0"):

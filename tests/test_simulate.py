@@ -13,7 +13,8 @@ from recause.models.world.scm import SyntheticWorld, WorldConfig
 from recause.tasks.config import ConfigurationError
 from recause.tasks.simulate.answers import exact_answer, exact_round_values
 from recause.tasks.simulate.data import group_slates
-from recause.tasks.simulate.edits import FeatureEdit, _shift, re_ranked, resolve_topic
+from recause.tasks.simulate.data import States
+from recause.tasks.simulate.edits import EditContext, FeatureEdit, _shift, profile_rewrite, re_ranked, resolve_topic
 from recause.tasks.simulate.simulator import estimate_from_members
 
 warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
@@ -88,6 +89,27 @@ def test_the_exact_truth_of_a_population_shift_reweights_the_rounds() -> None:
     values = np.array([_round_value(world, world, u, k) for u, k in zip(users, slots)])
     assert base == pytest.approx(values.mean())
     assert total == direct == pytest.approx((values * weight[users]).sum() / weight[users].sum())
+
+
+def test_a_profile_rewrite_embeds_the_new_text_for_the_segment_and_leaves_the_world_as_it_was() -> None:
+    from types import SimpleNamespace
+
+    world = _tiny_world()
+    states = States(np.zeros((3, 2), np.float32), np.zeros((4, 2), np.float32), "features", np.eye(3)[:, :2], np.eye(4)[:, :2],
+                    None, np.array([0, 1, 1]), ("light", "heavy"))
+    embedded: list[list[str]] = []
+    context = EditContext(None, SimpleNamespace(world=world), SimpleNamespace(), states,
+                          lambda texts: embedded.append(texts) or np.array([[3.0, 4.0]] * len(texts)))
+    edit = profile_rewrite(context, "heavy", "I run every morning")
+    assert embedded == [["I run every morning"]] and edit.user_rows.tolist() == [1, 2]
+    assert np.allclose(edit.user_vectors, [[0.6, 0.8], [0.6, 0.8]]) and edit.world is world
+    users, slots = np.array([0, 1, 2, 2]), np.array([0, 1, 0, 1])
+    base, total, direct = exact_answer(world, edit, "logging", np.arange(3), np.arange(4), users, slots, 2)
+    assert base == total == direct  # what users write does not move what they want
+    with pytest.raises(ConfigurationError, match="segment 'nobody'"):
+        profile_rewrite(context, "nobody", "text")
+    no_text = EditContext(None, SimpleNamespace(world=world), None, states, None)
+    assert "needs text features" in profile_rewrite(no_text, "heavy", "text")
 
 
 def test_re_ranking_moves_the_control_as_the_imitation_moves() -> None:

@@ -99,21 +99,31 @@ FEATURE_EDIT = ("a feature edit: no log holds outcomes under edited features, so
 
 
 class UserEdit(InterventionSpec):
-    """Shift a segment's interest toward a topic (δ > 0) or away from it (δ < 0)."""
+    """Shift a segment's interest toward a topic (δ > 0) or away from it (δ < 0), or replace its profile text."""
 
     is_feature_edit: ClassVar[bool] = True
 
     kind: Literal["user_edit"]
     segment: str | None = Field(None, description="Users whose interest moves (a value of the users' segment column); None = all.")
-    topic: str = Field(..., min_length=1, description="The topic: a term of one text-feature topic, or its number.")
+    topic: str | None = Field(None, min_length=1, description="The topic: a term of one text-feature topic, or its number.")
     delta: float = Field(0.3, ge=-1.0, le=1.0, description="δ > 0: θ' = (1 − δ)θ + δ·e_topic; δ < 0: the topic's share shrinks by |δ|.")
+    text: str | None = Field(None, min_length=1, description="Instead of a topic: the users' new profile text (their text "
+                             "vector becomes its embedding; their engagement-based interest proxies stay).")
+
+    @model_validator(mode="after")
+    def _topic_or_text(self) -> UserEdit:
+        if (self.topic is None) == (self.text is None):
+            raise ValueError("a user edit either shifts interest toward a topic (topic, delta) or replaces profile text (text)")
+        return self
 
     def build(self, sources: PolicySources) -> SlotPolicy | str:
         return FEATURE_EDIT
 
     def edit(self, context: EditContext) -> FeatureEdit | str:
-        from recause.tasks.simulate.edits import interest_shift
+        from recause.tasks.simulate.edits import interest_shift, profile_rewrite
 
+        if self.text is not None:
+            return profile_rewrite(context, self.segment, self.text)
         return interest_shift(context, self.segment, self.topic, self.delta)
 
 

@@ -139,6 +139,21 @@ def interest_shift(context: EditContext, segment: str | None, topic: str, delta:
     return FeatureEdit(user_rows=rows, user_vectors=vectors, user_topics=topics, world=world)
 
 
+def profile_rewrite(context: EditContext, segment: str | None, text: str) -> FeatureEdit | str:
+    """Users of ``segment`` get ``text`` as their profile: their text vectors become its embedding
+    (L2-normalised); their engagement-based topic shares stay. On the synthetic world what users
+    write is not what they want: their interests and the logging policy's estimates of them do not
+    move, so the exact effect of both estimands is nil there — a simulator that answers otherwise
+    reads text as interest."""
+    if context.features is None:
+        return "a profile rewrite needs text features; the data have no text"
+    if context.embed is None:
+        return "a profile rewrite needs the text encoder to embed the new text"
+    rows = segment_rows(context.states, segment)
+    vector = _normalise(np.asarray(context.embed([text]), dtype=np.float64))
+    return FeatureEdit(user_rows=rows, user_vectors=np.repeat(vector, len(rows), axis=0), world=context.dataset.world)
+
+
 def _shift(theta: np.ndarray, topic: int, delta: float) -> np.ndarray:
     if delta >= 0:
         out = (1 - delta) * theta
