@@ -167,6 +167,35 @@ def test_a_seeded_simulator_on_a_small_world_reports_its_fidelity(one_thread) ->
     assert set(np.unique(sampled)) <= {0.0, 1.0}
 
 
+def test_simulated_answers_need_no_integer_ids_outside_the_synthetic_world(one_thread) -> None:
+    # Open Bandit's user ids are hashes: only the synthetic world's ids may be cast to its indices
+    from dataclasses import replace
+
+    from recause.tasks.contrast.config import ContrastConfig
+    from recause.tasks.contrast.estimation import logged_rounds
+    from recause.tasks.contrast.interventions import SlotFree
+    from recause.tasks.contrast.stage import simulate_interventions
+    from recause.tasks.data.schema import IdIndex
+    from recause.tasks.data.split import SplitConfig, split_dataset
+    from recause.tasks.data.synthetic import load_synthetic
+    from recause.tasks.simulate.config import SimulateConfig
+    from recause.tasks.simulate.stage import run_simulate
+
+    data = load_synthetic(WorldConfig(n_users=80, n_items=30, n_topics=3, slate_size=3, mean_sessions=4), seed=4)
+    split = split_dataset(data, SplitConfig(), seed=4)
+    simulation = run_simulate(split, data, None, None, SimulateConfig(epochs=1, ensemble=1, user_epochs=2, imitation_epochs=1,
+                                                                      batch_size=64), seed=4, threads=1)
+    hashed = replace(split, users=IdIndex(np.array([f"{u:012x}" for u in split.users.ids], dtype=object)))
+    rounds = logged_rounds(hashed, None, 1000, 4)
+    uniform = SlotFree(lambda users: np.full((len(users), split.n_items), 1.0 / split.n_items))
+    weights = np.ones(split.n_users)
+    weights[: split.n_users // 2] = 2.0
+    values, answers = simulate_interventions(simulation, {"control": uniform}, {"half": FeatureEdit(user_weight=weights)},
+                                             rounds, hashed, None, ContrastConfig(n_bootstrap=50), seed=4)
+    assert answers["half"].true_control is None and np.isfinite(answers["half"].total_lift.value)
+    assert set(values) == {"control"}
+
+
 def _held(split, result):
     from recause.tasks.simulate.stage import held_out_slates
 

@@ -144,10 +144,10 @@ def simulate_interventions(simulation: SimulateResult, policies: Mapping[str, Sl
     boot = dict(n_bootstrap=min(config.n_bootstrap, 200), alpha=config.alpha, seed=seed)
     values = policy_estimates(simulator, policies, "control", rounds.user, rounds.slot, **boot)
     answers = {}
-    uid, iid = split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)
     for name, edit in edits.items():
         answer = answer_edit(simulator, edit, policies["control"], rounds.control, rounds.user, rounds.slot, **boot)
-        if world is not None:
+        if world is not None:  # only the synthetic world's ids are the world's integer indices
+            uid, iid = split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)
             control, total, direct = exact_answer(world, edit, rounds.control, uid, iid, rounds.user, rounds.slot, rounds.n_slots)
             answer = replace(answer, true_control=control, true_total=total, true_direct=direct)
         answers[name] = answer
