@@ -191,7 +191,7 @@ def test_simulated_answers_need_no_integer_ids_outside_the_synthetic_world(one_t
     weights = np.ones(split.n_users)
     weights[: split.n_users // 2] = 2.0
     values, answers = simulate_interventions(simulation, {"control": uniform}, {"half": FeatureEdit(user_weight=weights)},
-                                             rounds, hashed, None, ContrastConfig(n_bootstrap=50), seed=4)
+                                             rounds, None, ContrastConfig(n_bootstrap=50), seed=4)
     assert answers["half"].true_control is None and np.isfinite(answers["half"].total_lift.value)
     assert set(values) == {"control"}
 

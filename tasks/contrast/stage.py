@@ -132,22 +132,24 @@ def contrast_interventions(
     result = assemble(policies, lifts, truth, caused, critic, beyond, rounds, skipped, config, outcome)
     if simulation is None:
         return result
-    return add_simulated(result, *simulate_interventions(simulation, policies, edits, rounds, split, world, config, seed),
+    return add_simulated(result, *simulate_interventions(simulation, policies, edits, rounds, truth_world, config, seed),
                          outcome, simulation.fidelity.passed, simulation.fidelity.reason)
 
 
 def simulate_interventions(simulation: SimulateResult, policies: Mapping[str, SlotPolicy], edits: Mapping[str, FeatureEdit],
-                           rounds: Rounds, split: Split, world: SyntheticWorld | None, config: ContrastConfig, seed: int):
+                           rounds: Rounds, truth_world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None,
+                           config: ContrastConfig, seed: int):
     """The simulator's value of every policy (and lift over the control) and its answer to every edit,
-    with the world's exact answers where there is a world."""
+    with the world's exact answers where there is a world (``truth_world``: the world and the split's
+    user and item ids as its integer indices; None elsewhere — other datasets' ids need not be integers)."""
     simulator = simulation.simulator
     boot = dict(n_bootstrap=min(config.n_bootstrap, 200), alpha=config.alpha, seed=seed)
     values = policy_estimates(simulator, policies, "control", rounds.user, rounds.slot, **boot)
     answers = {}
     for name, edit in edits.items():
         answer = answer_edit(simulator, edit, policies["control"], rounds.control, rounds.user, rounds.slot, **boot)
-        if world is not None:  # only the synthetic world's ids are the world's integer indices
-            uid, iid = split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)
+        if truth_world is not None:
+            world, uid, iid = truth_world
             control, total, direct = exact_answer(world, edit, rounds.control, uid, iid, rounds.user, rounds.slot, rounds.n_slots)
             answer = replace(answer, true_control=control, true_total=total, true_direct=direct)
         answers[name] = answer

@@ -127,17 +127,13 @@ def user_generator_fidelity(simulator: Simulator, config: SimulateConfig, seed: 
 
 def exposure_effect_error(simulator: Simulator, split: Split, world, block: int = 512) -> dict[str, float]:
     """PEHE of the simulator's P(Y=1 | do(E=1)) − P(Y=1 | do(E=0)) against the true uplift, ensemble mean, all pairs."""
-    import torch
-
     uid, iid = split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)
     sq = 0.0
     for start in range(0, split.n_users, block):
         users = np.arange(start, min(start + block, split.n_users))
         effect = np.zeros((len(users), split.n_items))
         for m in range(simulator.size):
-            with torch.no_grad():
-                p0, p1 = simulator.generators[m].potential_outcomes(torch.as_tensor(simulator.states.user[users]),
-                                                                    users=torch.as_tensor(users))
-            effect += (p1 - p0).double().numpy() / simulator.size
+            p0, p1 = simulator.potential_outcomes(m, simulator.states.user[users], users=users)
+            effect += (p1 - p0) / simulator.size
         sq += float(((effect - world.uplift(uid[users], iid)) ** 2).sum())
     return {"simulator/pehe": float(np.sqrt(sq / (split.n_users * split.n_items)))}
