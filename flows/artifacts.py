@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recause.flows.files import atomic_path, write_text_atomic
 from recause.tasks.contrast.result import ContrastResult
 from recause.tasks.data.split import Split
 from recause.tasks.evaluate import Evaluation
@@ -30,6 +31,20 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _csv(frame: pd.DataFrame, path: Path, **options) -> Path:
+    with atomic_path(path) as temp:
+        frame.to_csv(temp, **options)
+    return path
+
+
+def _figure(fig, path: Path, dpi: int) -> Path:
+    """Save ``fig`` atomically and close it."""
+    with atomic_path(path) as temp:
+        fig.savefig(temp, dpi=dpi)
+    _pyplot().close(fig)
+    return path
 
 
 @dataclass(frozen=True)
@@ -51,10 +66,14 @@ def write_validation(outcome: ValidationOutcome, folder: Path, data_docs: bool) 
     """The console report, the JSON report, the quarantine parquet and (optionally) Data Docs."""
     folder.mkdir(parents=True, exist_ok=True)
     text, doc, quarantine = folder / "report.txt", folder / "report.json", folder / "quarantine.parquet"
-    text.write_text(outcome.console + "\n")
-    doc.write_text(dumps(outcome.document))
-    outcome.quarantine.to_parquet(quarantine, index=False)
-    docs = outcome.session.build_data_docs(folder / "data_docs") if data_docs else None
+    write_text_atomic(text, outcome.console + "\n")
+    write_text_atomic(doc, dumps(outcome.document))
+    with atomic_path(quarantine) as temp:
+        outcome.quarantine.to_parquet(temp, index=False)
+    docs = None
+    if data_docs:
+        with atomic_path(folder / "data_docs") as temp:
+            docs = folder / "data_docs" / outcome.session.build_data_docs(temp).name
     return ValidationFiles(folder, text, doc, quarantine, docs)
 
 
@@ -66,11 +85,11 @@ def write_features(features: TextFeatures, split: Split, folder: Path, samples: 
 
     folder.mkdir(parents=True, exist_ok=True)
     topics = folder / "topics.csv"
-    features.topics.to_csv(topics, index=False)
+    _csv(features.topics, topics, index=False)
     keywords = folder / "keywords.csv"
     rows = [{"kind": "item", "id": split.items.ids[i], "topic": int(features.item_topics[i]), "keywords": ", ".join(features.item_keywords[i])} for i in range(min(samples, split.n_items))]
     rows += [{"kind": "user", "id": split.users.ids[u], "topic": None, "keywords": ", ".join(features.user_keywords[u])} for u in range(min(samples, split.n_users))]
-    pd.DataFrame(rows).to_csv(keywords, index=False)
+    _csv(pd.DataFrame(rows), keywords, index=False)
     has = features.item_has_text
     points = PCA(n_components=2, random_state=0).fit_transform(features.item_vectors[has])
     fig, ax = plt.subplots(figsize=(7, 6))
@@ -83,8 +102,7 @@ def write_features(features: TextFeatures, split: Split, folder: Path, samples: 
     ax.set_ylabel("PC 2")
     fig.tight_layout()
     plot = folder / "item_embedding_map.png"
-    fig.savefig(plot, dpi=110)
-    plt.close(fig)
+    _figure(fig, plot, 110)
     return [topics, keywords, plot]
 
 
@@ -95,7 +113,7 @@ def write_effect_map(frame: pd.DataFrame, folder: Path, title: str = "Mean uplif
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     csv, png = folder / "causal_effect_map.csv", folder / "causal_effect_map.png"
-    frame.to_csv(csv)
+    _csv(frame, csv)
     values = frame.to_numpy(dtype=np.float64)
     bound = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
     fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * frame.shape[1] + 2.5), max(2.5, 0.5 * frame.shape[0] + 1.5)))
@@ -107,8 +125,7 @@ def write_effect_map(frame: pd.DataFrame, folder: Path, title: str = "Mean uplif
     ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, label="mean τ̂ (effect of recommending)")
     fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    _figure(fig, png, 120)
     return [csv, png]
 
 
@@ -116,7 +133,7 @@ def write_evaluation(evaluation: Evaluation, folder: Path) -> Path:
     """``baselines.csv``: every policy's metrics on test and validation, one row per (policy, part)."""
     folder.mkdir(parents=True, exist_ok=True)
     table = folder / "baselines.csv"
-    evaluation.table().to_csv(table, index=False)
+    _csv(evaluation.table(), table, index=False)
     return table
 
 
@@ -127,8 +144,9 @@ def write_contrast(result: ContrastResult, folder: Path, outcome: str) -> list[P
     folder.mkdir(parents=True, exist_ok=True)
     table = result.table
     csv, html, plot = folder / "interventions.csv", folder / "interventions.html", folder / "interventions_forest.png"
-    table.to_csv(csv, index=False)
-    html.write_text(
+    _csv(table, csv, index=False)
+    write_text_atomic(
+        html,
         "<html><head><meta charset='utf-8'><title>Interventions</title></head><body>"
         f"<h1>Interventions against the control</h1><ul>{''.join(f'<li>{v}</li>' for v in result.verdicts)}</ul>"
         + table.to_html(index=False, float_format=lambda x: f"{x:.5g}") + "</body></html>"
@@ -145,8 +163,7 @@ def write_contrast(result: ContrastResult, folder: Path, outcome: str) -> list[P
     ax.set_xlabel(f"lift in {outcome} over the control (%)")
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(plot, dpi=110)
-    plt.close(fig)
+    _figure(fig, plot, 110)
     files = [csv, html, plot]
     if {"sim", "true_value"} <= set(table.columns) and table[["sim", "true_value"]].notna().all(axis=1).any():
         files.append(_simulated_vs_true(table, folder / "simulated_vs_true.png", outcome))
@@ -169,8 +186,7 @@ def _simulated_vs_true(table: pd.DataFrame, path: Path, outcome: str) -> Path:
     ax.set_ylabel("simulated value (95% interval)")
     ax.set_title("The simulator against the synthetic world's truth")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _figure(fig, path, 110)
     return path
 
 
@@ -183,7 +199,7 @@ def write_simulation(result: SimulateResult, folder: Path) -> list[Path]:
     report = result.fidelity
     files = [folder / "calibration_by_position.csv", folder / "clicks_per_slate.csv", folder / "c2st.csv"]
     for frame, path in zip((report.positions, report.counts, report.c2st), files):
-        frame.to_csv(path, index=False)
+        _csv(frame, path, index=False)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     x = report.positions["position"].to_numpy()
     left.bar(x - 0.2, report.positions["real_rate"], width=0.4, label="held-out real")
@@ -204,14 +220,13 @@ def write_simulation(result: SimulateResult, folder: Path) -> list[Path]:
     right.legend(fontsize=8)
     fig.tight_layout()
     plot = folder / "fidelity.png"
-    fig.savefig(plot, dpi=110)
-    plt.close(fig)
+    _figure(fig, plot, 110)
     return [*files, plot]
 
 
 def write_summary(summary: dict, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "summary.json"
-    path.write_text(json.dumps(summary, indent=2, default=str, sort_keys=True))
+    write_text_atomic(path, json.dumps(summary, indent=2, default=str, sort_keys=True))
     return path
 
