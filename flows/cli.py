@@ -3,6 +3,11 @@ sub-command that needs them, so ``recause --help`` answers at once.
 
 Exit codes: 0 success; 1 the data failed validation; 2 a usage or configuration error;
 3 the dataset could not be read.
+
+``recause run`` first closes what crashed runs left open (:mod:`recause.flows.recovery`) and starts
+a watchdog that stops its child processes if it is killed (:mod:`recause.flows.watchdog`); a stage
+whose inputs, settings and code are unchanged is reused (:mod:`recause.flows.resume`; ``--fresh``
+recomputes all). ``recause doctor`` does the repair alone.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a setting, e.g. --set world.n_users=500 (repeatable; values are read as YAML)",
     )
-    parser.add_argument("--output-dir", help="folder for this run's files (default: <output_root>/runs/<run>)")
+    parser.add_argument("--output-dir", help="folder for this run's files, new or empty (default: <output_root>/runs/<run>)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,11 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the pipeline flow; writes summary.json and prints its path")
     _common(run)
+    run.add_argument("--fresh", action="store_true",
+                     help="recompute every stage (by default a stage whose inputs, settings and code are unchanged is reused)")
     validate = sub.add_parser("validate", help="validate a dataset alone; exit 0 if it passes, 1 if not")
     _common(validate)
     config = sub.add_parser("config", help="print the resolved configuration as YAML")
     _common(config)
     sub.add_parser("presets", help="list the presets")
+    doctor = sub.add_parser(
+        "doctor", help="close the MLflow and Prefect runs of processes that died, remove half-written stage results")
+    _common(doctor)
     return parser
 
 
@@ -50,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(available_presets()))
         return EXIT_OK
     try:
-        config = build_config(
-            args.preset, dataset=args.dataset, output_dir=args.output_dir, overrides=args.overrides, env=os.environ
-        )
+        overrides = [*args.overrides, *(["runtime.resume=false"] if getattr(args, "fresh", False) else [])]
+        config = build_config(args.preset, dataset=args.dataset, output_dir=args.output_dir, overrides=overrides, env=os.environ)
     except ValueError as error:  # pydantic.ValidationError is a ValueError
         print(f"recause: invalid configuration: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -65,20 +74,36 @@ def main(argv: list[str] | None = None) -> int:
     from recause.flows.runtime import prepare_environment
 
     prepare_environment(config.runtime.output_root, config.runtime.threads)
+    if args.command == "doctor":
+        return _doctor(config)
     return _run(config) if args.command == "run" else _validate(config)
 
 
 def _run(config) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from recause.flows.config import run_folder
-    from recause.flows.pipeline import pipeline
-    from recause.tasks.config import ConfigurationError
-    from recause.tasks.data.schema import DatasetError
+    from recause.flows.watchdog import start_watchdog
 
     folder = run_folder(config)
     config = config.model_copy(update={"runtime": config.runtime.model_copy(update={"output_dir": folder})})
+    start_watchdog()  # the temporary Prefect server dies with this process, even on kill -9
+    import prefect  # noqa: F401  (imported here, before the thread below needs it)
+
+    with ThreadPoolExecutor(1) as pool:  # the API server starts while the pipeline's modules import
+        recovering = pool.submit(_recover, config)
+        from recause.flows.pipeline import pipeline
+        from recause.tasks.config import ConfigurationError
+        from recause.tasks.data.schema import DatasetError
+
+        recovered = recovering.result()
+    for line in recovered.lines():
+        print(f"recause: {line}", file=sys.stderr)
     state = pipeline(config, return_state=True)
     summary_path = folder / "summary.json"
     if state.is_completed():
+        reused = json.loads(summary_path.read_text()).get("run/reused_stages", "")
+        print(f"reused: {reused.replace(',', ', ')}" if reused else "reused: none (every stage computed)")
         print(f"summary: {summary_path}")
         return EXIT_OK
     if summary_path.exists():
@@ -95,6 +120,35 @@ def _run(config) -> int:
         print(f"recause: invalid configuration: {error}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_USAGE
+
+
+def _recover(config):
+    """Start (or reach) the Prefect API, serialising the start of temporary servers that share a
+    database, and close the runs that dead processes left open (:mod:`recause.flows.recovery`)."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_HOME
+
+    from recause.flows.recovery import Recovered, recover_mlflow, recover_prefect
+    from recause.mlflow_config.tracking import file_lock, tracking_uri
+
+    found = Recovered()
+    with file_lock(Path(PREFECT_HOME.value()) / "server-start.lock"):
+        with get_client(sync_client=True) as client:
+            client.hello()
+            found.prefect_flow_runs, found.prefect_task_runs = recover_prefect(client)
+    if config.tracking.enabled:
+        found.mlflow_runs = recover_mlflow(tracking_uri(config.tracking.tracking_uri, config.runtime.output_root))
+    return found
+
+
+def _doctor(config) -> int:
+    from recause.flows.resume import StageStore
+
+    found = _recover(config)
+    swept = StageStore(Path(config.runtime.output_root) / "stages").sweep()
+    lines = found.lines() + ([f"removed {len(swept)} half-written stage result(s)"] if swept else [])
+    print("\n".join(lines) if lines else "nothing to repair: no run left open by a dead process")
+    return EXIT_OK
 
 
 def _validate(config) -> int:

@@ -11,6 +11,7 @@ description and bounds.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -47,6 +48,12 @@ class RuntimeConfig(Section):
     )
     cache_dir: Path | None = Field(
         None, description="Reusable work across runs (text embeddings, exported encoders). Default: <output_root>/cache."
+    )
+
+    resume: bool = Field(
+        True,
+        description="Reuse the kept result of each stage whose inputs, settings and code are unchanged "
+        "(kept under <output_root>/stages); false (--fresh) recomputes every stage.",
     )
 
     def cache_folder(self) -> Path:
@@ -86,12 +93,14 @@ class PipelineConfig(Section):
 
 
 def run_folder(config: PipelineConfig, now: datetime | None = None) -> Path:
-    """This run's folder: ``runtime.output_dir`` or ``<output_root>/runs/<UTC time>-<dataset>-<preset>``."""
+    """This run's folder: ``runtime.output_dir``, else a new name under ``<output_root>/runs``:
+    ``<UTC time>-<dataset>-<preset>-<8 hex>`` (the random suffix keeps runs started in the same
+    second apart). Call once per run: without ``output_dir`` each call names a new folder."""
     if config.runtime.output_dir is not None:
         return Path(config.runtime.output_dir).resolve()
     stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     dataset = config.data.dataset.replace("dir:", "dir-").replace("/", "_")
-    return Path(config.runtime.output_root).resolve() / "runs" / f"{stamp}-{dataset}-{config.preset}"
+    return Path(config.runtime.output_root).resolve() / "runs" / f"{stamp}-{dataset}-{config.preset}-{uuid.uuid4().hex[:8]}"
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -20,7 +20,10 @@ from prefect.states import Completed, Failed
 
 from recause.flows.artifacts import write_summary
 from recause.flows.config import PROJECT_ROOT, PipelineConfig, run_folder
-from recause.flows.provenance import data_hash, git_commit, package_versions
+from recause.flows.provenance import code_hash, data_hash, git_commit, package_versions
+from recause.flows.recovery import PREFECT_OWNER_PREFIX
+from recause.flows.resume import KeyContext, StageStore, Unkeyable, derived_key, stage_key
+from recause.flows.runs import Owner, claim_run_folder
 from recause.flows.stages import StageResult
 from recause.flows.stages.baselines import baselines_task
 from recause.flows.stages.contrast import contrast_task
@@ -52,22 +55,36 @@ KEY_METRICS = (
 )
 
 
-def make_tracker(config: PipelineConfig) -> RunTracker:
+def make_tracker(config: PipelineConfig, owner: Owner | None = None) -> RunTracker:
     uri = tracking_uri(config.tracking.tracking_uri, config.runtime.output_root)
     return RunTracker(
         uri,
         experiment_name(config.tracking.experiment_prefix, config.data.dataset),
         artifact_location(uri, config.runtime.output_root),
         enabled=config.tracking.enabled,
+        owner=owner.tag() if owner else None,
     )
+
+
+def _tag_flow_run(owner: Owner) -> None:
+    """Add the owner to this flow run's Prefect tags, so a later start can tell if it crashed."""
+    if flow_run.id is None:
+        return
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(flow_run.id)
+        client.update_flow_run(run.id, tags=[*run.tags, f"{PREFECT_OWNER_PREFIX}{owner.tag()}"])
 
 
 @flow(name="recause-pipeline", log_prints=True)
 def pipeline(config: PipelineConfig) -> dict[str, Any]:
     """Run the pipeline on ``config.data.dataset``; returns the flat summary (also in ``summary.json``)."""
     logger = get_run_logger()
-    folder = run_folder(config)
-    tracker = make_tracker(config)
+    owner = Owner.current()
+    folder = claim_run_folder(run_folder(config), owner, flow_run.name or "")
+    _tag_flow_run(owner)
+    tracker = make_tracker(config, owner)
     tags = {
         "recause.dataset": config.data.dataset,
         "recause.preset": config.preset,
@@ -80,12 +97,14 @@ def pipeline(config: PipelineConfig) -> dict[str, Any]:
     }
     tracker.start(folder.name, config.flat(), tags)
     summary: dict[str, Any] = {"run/dataset": config.data.dataset, "run/preset": config.preset}
+    stages = _Stages(tracker, folder, logger, StageStore(Path(config.runtime.output_root) / "stages"), config.runtime.resume)
     try:
-        summary |= _run_stages(config, tracker, folder, logger)
+        summary |= _run_stages(config, stages)
     except BaseException:
         tracker.finish("FAILED")
         raise
     summary |= {f"stage/{name}/seconds": s for name, s in tracker.stage_seconds.items()}
+    summary["run/reused_stages"] = ",".join(stages.reused)
     summary["mlflow/run_id"] = tracker.run_id or ""
     summary["mlflow/tracking_uri"] = tracker.uri
     path = write_summary(summary, folder)
@@ -104,19 +123,37 @@ STAGE_RUN = object()
 
 
 class _Stages:
-    """Runs each stage task inside its stage's MLflow run and records what it returns."""
+    """Runs each stage task inside its stage's MLflow run and records what it returns; reuses a
+    stage's stored result when its key (:mod:`recause.flows.resume`) matches and ``resume`` is on."""
 
-    def __init__(self, tracker: RunTracker, folder: Path, logger) -> None:
-        self.tracker, self.folder, self.logger = tracker, folder, logger
+    def __init__(self, tracker: RunTracker, folder: Path, logger, store: StageStore, resume: bool) -> None:
+        self.tracker, self.folder, self.logger, self.store, self.resume = tracker, folder, logger, store, resume
         self.summary: dict[str, Any] = {}
+        self.keys: dict[int, str] = {}
+        self.reused: list[str] = []
+        self.code = code_hash(PROJECT_ROOT) + repr(sorted(package_versions().items()))
 
-    def run(self, name: str, task: Callable[..., StageResult], *args: Any, **kwargs: Any) -> Any:
+    def run(self, name: str, task: Callable[..., StageResult], *args: Any, cache: bool = True, **kwargs: Any) -> Any:
         """``task(*args, **kwargs)`` in the stage run ``name`` (a keyword argument given as
         :data:`STAGE_RUN` receives that run's address); its metrics, string tags, files and notes
-        recorded; returns its value."""
+        recorded; returns its value. With ``cache``, a stored result with the same key is reused
+        (its files copied into this run's folder) and a new result is stored."""
+        key = self._key(name, args, kwargs) if cache else None
+        self.logger.info("stage %s: started", name)
         with self.tracker.stage(name) as stage:
-            kwargs = {k: stage.target() if v is STAGE_RUN else v for k, v in kwargs.items()}
-            result = task(*args, **kwargs)
+            reused = self.store.load(name, key, self.folder) if key and self.resume else None
+            if reused is not None:
+                result = reused.result
+                stage.set_tags({"recause.reused_from": reused.origin.get("folder", ""),
+                                "recause.reused_from_run": reused.origin.get("mlflow_run_id", "")})
+                self.reused.append(name)
+                self.logger.info("stage %s: reused the result of %s", name, reused.origin.get("folder", "an earlier run"))
+            else:
+                kwargs = {k: stage.target() if v is STAGE_RUN else v for k, v in kwargs.items()}
+                result = task(*args, **kwargs)
+                if key:
+                    origin = {"folder": str(self.folder), "mlflow_run_id": stage.run_id or ""}
+                    self.store.save(name, key, result, self.folder, origin, replace=not self.resume)
             stage.log_metrics(result.metrics)
             stage.set_tags({k: v for k, v in result.metrics.items() if isinstance(v, str)})
             for path in result.files:
@@ -124,7 +161,24 @@ class _Stages:
         for note in result.notes:
             self.logger.info(note)
         self.summary |= result.metrics
+        if key and result.value is not None:
+            self.keys[id(result.value)] = key
         return result.value
+
+    def _key(self, name: str, args: tuple, kwargs: dict[str, Any]) -> str | None:
+        context = KeyContext(self.code, self.folder, self.keys)
+        try:
+            return stage_key(name, args, {k: "stage-run" if v is STAGE_RUN else v for k, v in kwargs.items()}, context)
+        except Unkeyable as reason:
+            self.logger.info("stage %s: its result will not be kept for resuming (%s)", name, reason)
+            return None
+
+    def register(self, value: Any, key: str) -> None:
+        """Give a value computed in the flow a key (so stages that take it can be reused)."""
+        self.keys[id(value)] = key
+
+    def key_of(self, value: Any) -> str | None:
+        return self.keys.get(id(value))
 
 
 def _artifact_folder(path: Path, run_folder: Path) -> str:
@@ -133,32 +187,37 @@ def _artifact_folder(path: Path, run_folder: Path) -> str:
     return (relative if Path(path).is_dir() else relative.parent).as_posix()
 
 
-def _run_stages(config: PipelineConfig, tracker: RunTracker, folder: Path, logger) -> dict[str, Any]:
-    seed, threads = config.runtime.seed, config.runtime.threads
-    stages = _Stages(tracker, folder, logger)
-    loaded = stages.run("load", load_task, config.data, config.world, seed)
-    dataset = stages.run("validate", validate_task, loaded, config.validation, folder / "validation")
+def _run_stages(config: PipelineConfig, stages: _Stages) -> dict[str, Any]:
+    seed, threads, folder, logger = config.runtime.seed, config.runtime.threads, stages.folder, stages.logger
+    loaded = stages.run("load", load_task, config.data, config.world, seed, cache=False)
+    dataset = stages.run("validate", validate_task, loaded, config.validation, folder / "validation", cache=False)
     if dataset is None:
         return stages.summary
-    tracker.set_tags({"recause.data_hash": data_hash(dataset)})
+    content = data_hash(dataset)
+    stages.tracker.set_tags({"recause.data_hash": content})
+    stages.register(dataset, derived_key(content, config.data.model_dump_json() + config.world.model_dump_json() + str(seed)))
     split = stages.run("split", split_task, dataset, config.split, seed)
     features = None
     if config.features.enabled:
         features = stages.run("features", features_task, split, dataset, config.features, threads,
                               config.runtime.cache_folder(), folder / "features", seed)
     baselines = stages.run("baselines", baselines_task, split, dataset, config.baselines, seed, features)
+    models = None
     if config.gnn.enabled:
         models = stages.run("train", train_task, split, dataset, config.gnn, features, seed, threads, folder / "model",
                             target=STAGE_RUN)
         gnn = models.policy_set()
+        if stages.key_of(models):
+            stages.register(gnn, derived_key(stages.key_of(models), "policy_set"))
     else:
         reason = "the causal GNN was not trained (gnn.enabled is false)"
         gnn = PolicySet("gnn", {}, {"gnn_causal": reason, "gnn_causal_uplift": reason})
+        stages.register(gnn, derived_key("gnn-disabled", reason))
         stages.summary["gnn/skipped"] = "gnn.enabled is false"
         logger.info("causal GNN not trained: gnn.enabled is false")
     simulation = None
     if config.simulate.enabled:
-        simulation = stages.run("simulate", simulate_task, split, dataset, features, models if config.gnn.enabled else None,
+        simulation = stages.run("simulate", simulate_task, split, dataset, features, models,
                                 config.simulate, seed, threads, folder / "simulator", target=STAGE_RUN)
     policy_sets = [baselines, gnn]
     stages.run("evaluate", evaluate_task, policy_sets, split, config.evaluation, dataset, folder / "evaluation")

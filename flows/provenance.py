@@ -29,6 +29,20 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
+SOURCE_FOLDERS = ("flows", "tasks", "models", "validations", "mlflow_config")
+
+
+def code_hash(root: Path) -> str:
+    """SHA-256 over the package's own source (every ``.py`` and ``.yaml`` file under its folders,
+    by relative path and content): what a stage's result depends on besides its inputs, whether
+    or not the checkout is a git repository or has uncommitted edits."""
+    digest = hashlib.sha256()
+    files = sorted(p for folder in SOURCE_FOLDERS for p in (Path(root) / folder).rglob("*") if p.suffix in (".py", ".yaml"))
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def data_hash(dataset: Dataset) -> str:
     """SHA-256 over the content of the three tables (values and column names, not provenance)."""
     digest = hashlib.sha256()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 PARENT_TAG = "mlflow.parentRunId"
+OWNER_TAG = "recause.owner"
 MAX_PARAM_LENGTH = 6000
 
 
@@ -57,6 +58,32 @@ def metric_values(summary: Mapping[str, Any]) -> dict[str, float]:
         elif isinstance(value, (int, float)) and value == value:  # drop NaN
             out[key] = float(value)
     return out
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing) across processes."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock beside a local SQLite store (a no-op for servers): the first runs
+    against a new ``mlflow.db`` create its schema, and concurrent schema migrations corrupt it."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    with file_lock(Path(uri[len("sqlite:///"):] + ".lock")):
+        yield
 
 
 @dataclass
@@ -118,10 +145,13 @@ class RunTracker:
     """Parent run + nested stage runs through one :class:`mlflow.MlflowClient`.
 
     With ``enabled=False`` every call is a no-op (``run_id`` is None), so flows need no branches.
+    ``owner`` (a process tag, :class:`recause.flows.runs.Owner`) is set as ``recause.owner`` on the
+    parent and every stage run, so a later start can close the runs of a process that died.
     """
 
-    def __init__(self, uri: str, experiment: str, artifact_root: str | None, enabled: bool = True) -> None:
-        self.uri, self.experiment, self.enabled = uri, experiment, enabled
+    def __init__(self, uri: str, experiment: str, artifact_root: str | None, enabled: bool = True,
+                 owner: str | None = None) -> None:
+        self.uri, self.experiment, self.enabled, self.owner = uri, experiment, enabled, owner
         self.run_id: str | None = None
         self.experiment_id: str | None = None
         self.stage_seconds: dict[str, float] = {}
@@ -130,18 +160,22 @@ class RunTracker:
             from mlflow import MlflowClient
 
             self._client = MlflowClient(tracking_uri=uri)
-            found = self._client.get_experiment_by_name(experiment)
-            self.experiment_id = (
-                found.experiment_id
-                if found is not None
-                else self._client.create_experiment(experiment, artifact_location=artifact_root)
-            )
+            with store_lock(uri):
+                found = self._client.get_experiment_by_name(experiment)
+                self.experiment_id = (
+                    found.experiment_id
+                    if found is not None
+                    else self._client.create_experiment(experiment, artifact_location=artifact_root)
+                )
+
+    def _owned(self, tags: Mapping[str, Any]) -> dict[str, str]:
+        return {k: str(v) for k, v in tags.items()} | ({OWNER_TAG: self.owner} if self.owner else {})
 
     def start(self, run_name: str, params: Mapping[str, str], tags: Mapping[str, Any]) -> str | None:
         """Open the parent run, log the flattened config as params and the reproducibility tags."""
         if not self.enabled:
             return None
-        run = self._client.create_run(self.experiment_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
+        run = self._client.create_run(self.experiment_id, run_name=run_name, tags=self._owned(tags))
         self.run_id = run.info.run_id
         from mlflow.entities import Param
 
@@ -155,7 +189,7 @@ class RunTracker:
         """A nested run for stage ``name``; logs ``stage/<name>/seconds`` to it and to the parent."""
         run_id = None
         if self.enabled:
-            tags = {PARENT_TAG: self.run_id, "recause.stage": name}
+            tags = self._owned({PARENT_TAG: self.run_id, "recause.stage": name})
             run_id = self._client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
         stage = StageRun(self, name, run_id)
         start = time.perf_counter()

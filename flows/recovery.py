@@ -1,0 +1,116 @@
+"""Crash recovery: runs whose process died (``kill -9``, power loss, OOM) are closed, not left RUNNING.
+
+Every run records its owner (:class:`~recause.flows.runs.Owner`: pid, host, process start time)
+as the MLflow tag ``recause.owner`` on its parent and stage runs and as the Prefect tag
+``recause-owner:<owner>`` on its flow run. :func:`recover` — called by each ``recause run`` before
+it starts, and by ``recause doctor`` — finds the runs still marked running whose owner process is
+gone on this host and closes them: MLflow runs become ``KILLED`` with an end time and a
+``recause.crash`` tag saying what happened; Prefect flow and task runs become ``Crashed``. Runs
+owned by live processes, or by processes on other hosts (a shared tracking server), are left alone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from recause.flows.runs import Owner
+from recause.mlflow_config.tracking import OWNER_TAG, store_lock
+
+CRASH_TAG = "recause.crash"
+PREFECT_OWNER_PREFIX = "recause-owner:"
+
+
+@dataclass
+class Recovered:
+    """What one recovery pass closed: MLflow run ids and Prefect flow/task run ids."""
+
+    mlflow_runs: list[str] = field(default_factory=list)
+    prefect_flow_runs: list[str] = field(default_factory=list)
+    prefect_task_runs: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.mlflow_runs:
+            out.append(f"closed {len(self.mlflow_runs)} MLflow run(s) left RUNNING by a dead process (status KILLED, tag {CRASH_TAG})")
+        if self.prefect_flow_runs:
+            out.append(f"marked {len(self.prefect_flow_runs)} Prefect flow run(s) and {len(self.prefect_task_runs)} task run(s) Crashed")
+        return out
+
+
+def crash_message(owner: Owner) -> str:
+    when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return f"process {owner.pid} on {owner.host} ended without closing this run; closed by recause at {when}"
+
+
+def recover_mlflow(uri: str) -> list[str]:
+    """Close the RUNNING MLflow runs (any experiment in the store at ``uri``) whose owner is gone;
+    returns their ids."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    with store_lock(uri):
+        experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return []
+    closed = []
+    runs = client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'", max_results=50000)
+    for run in runs:
+        owner = Owner.from_tag(run.data.tags.get(OWNER_TAG, ""))
+        if owner is None or owner.alive() is not False:
+            continue
+        client.set_tag(run.info.run_id, CRASH_TAG, crash_message(owner))
+        client.set_terminated(run.info.run_id, status="KILLED", end_time=int(time.time() * 1000))
+        closed.append(run.info.run_id)
+    return closed
+
+
+def recover_prefect(client) -> tuple[list[str], list[str]]:
+    """Mark Crashed the running Prefect flow runs (and their running task runs) whose owner is
+    gone; ``client`` is a sync Prefect client. Returns (flow run ids, task run ids)."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        TaskRunFilter,
+        TaskRunFilterState,
+        TaskRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    active = [StateType.RUNNING, StateType.PENDING]
+    runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=active))))
+    flows, tasks = [], []
+    for run in runs:
+        owners = [Owner.from_tag(t[len(PREFECT_OWNER_PREFIX):]) for t in run.tags if t.startswith(PREFECT_OWNER_PREFIX)]
+        owner = next((o for o in owners if o is not None), None)
+        if owner is None or owner.alive() is not False:
+            continue
+        message = crash_message(owner)
+        task_runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])),
+            task_run_filter=TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(any_=active))),
+        )
+        for task_run in task_runs:
+            client.set_task_run_state(task_run.id, Crashed(message=message), force=True)
+            tasks.append(str(task_run.id))
+        client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+        flows.append(str(run.id))
+    return flows, tasks
+
+
+def recover(uri: str | None, prefect: bool = True) -> Recovered:
+    """One recovery pass over the MLflow store at ``uri`` (None: tracking off) and, with
+    ``prefect``, the Prefect API this process uses (its temporary server when none is configured)."""
+    found = Recovered()
+    if uri:
+        found.mlflow_runs = recover_mlflow(uri)
+    if prefect:
+        from prefect import get_client
+
+        with get_client(sync_client=True) as client:
+            found.prefect_flow_runs, found.prefect_task_runs = recover_prefect(client)
+    return found
