@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -90,7 +91,7 @@ def test_run_prints_the_summary_path(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     line = next(l for l in result.stdout.splitlines() if l.startswith("summary: "))
     path = Path(line.removeprefix("summary: "))
-    assert path.exists() and path.is_relative_to(tmp_path / "runs") and path.parent.name.endswith("-synthetic-smoke")
+    assert path.exists() and path.is_relative_to(tmp_path / "runs") and re.fullmatch(r"\d{8}T\d{6}Z-synthetic-smoke-[0-9a-f]{8}", path.parent.name)
     # what the printed path holds: this run's summary, data that passed, metrics in range
     summary = json.loads(path.read_text())
     assert (summary["run/dataset"], summary["run/preset"]) == ("synthetic", "smoke")
