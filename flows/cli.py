@@ -99,7 +99,13 @@ def _run(config) -> int:
         recovered = recovering.result()
     for line in recovered.lines():
         print(f"recause: {line}", file=sys.stderr)
-    state = pipeline(config, return_state=True)
+    from prefect import tags
+
+    from recause.flows.recovery import PREFECT_OWNER_PREFIX
+    from recause.flows.runs import Owner
+
+    with tags(f"{PREFECT_OWNER_PREFIX}{Owner.current().tag()}"):  # on the flow run from its creation
+        state = pipeline(config, return_state=True)
     summary_path = folder / "summary.json"
     if state.is_completed():
         reused = json.loads(summary_path.read_text()).get("run/reused_stages", "")

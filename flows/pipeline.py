@@ -67,14 +67,16 @@ def make_tracker(config: PipelineConfig, owner: Owner | None = None) -> RunTrack
 
 
 def _tag_flow_run(owner: Owner) -> None:
-    """Add the owner to this flow run's Prefect tags, so a later start can tell if it crashed."""
+    """Add the owner to this flow run's Prefect tags, so a later start can tell if it crashed
+    (a flow run started by ``recause run`` has it from its creation; one from a deployment gets it here)."""
     if flow_run.id is None:
         return
     from prefect import get_client
 
     with get_client(sync_client=True) as client:
         run = client.read_flow_run(flow_run.id)
-        client.update_flow_run(run.id, tags=[*run.tags, f"{PREFECT_OWNER_PREFIX}{owner.tag()}"])
+        if not any(tag.startswith(PREFECT_OWNER_PREFIX) for tag in run.tags):  # the CLI tags it at creation
+            client.update_flow_run(run.id, tags=[*run.tags, f"{PREFECT_OWNER_PREFIX}{owner.tag()}"])
 
 
 @flow(name="recause-pipeline", log_prints=True)

@@ -244,17 +244,23 @@ def test_four_concurrent_runs_stay_apart(concurrent) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", ["train", "contrast"])
-def test_a_killed_run_is_closed_and_the_next_one_resumes(stage: str, concurrent, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("stage", "repair"), [("train", "doctor"), ("contrast", "run")])
+def test_a_killed_run_is_closed_and_the_next_one_resumes(stage: str, repair: str, concurrent, tmp_path: Path) -> None:
     killed = faults.kill_at_stage(tmp_path, stage, "--preset", "smoke")
     assert faults.survivors(killed.children) == []  # the temporary Prefect server died with the run
     assert any(r["status"] == "RUNNING" for r in faults.mlflow_runs(tmp_path))
+    closing_line = "closed 1 MLflow run(s) left RUNNING by a dead process"
+    if repair == "doctor":  # the repair alone, before any new run
+        doctor = subprocess.run(faults.command("doctor"), cwd=faults.ROOT, env=faults.environment(tmp_path),
+                                capture_output=True, text=True, timeout=300)
+        assert doctor.returncode == 0 and closing_line in doctor.stdout, doctor.stdout + doctor.stderr[-2000:]
+        assert not [r for r in faults.mlflow_runs(tmp_path) if r["status"] == "RUNNING"]
 
     resumed = faults.run(tmp_path, "--preset", "smoke")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     before = list(faults.CACHED_STAGES[: faults.CACHED_STAGES.index(stage)])
     assert resumed.reused == before
-    assert "closed 1 MLflow run(s) left RUNNING by a dead process" in resumed.stderr
+    assert (closing_line in resumed.stderr) == (repair == "run")
 
     runs = faults.mlflow_runs(tmp_path)
     assert not [r for r in runs if r["status"] == "RUNNING"]
