@@ -83,36 +83,40 @@ def _run(config) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from recause.flows.config import run_folder
+    from recause.flows.runs import Owner, claimed_by, refuse_used_folder
     from recause.flows.watchdog import start_watchdog
+    from recause.tasks.config import ConfigurationError
 
     folder = run_folder(config)
+    try:
+        refuse_used_folder(folder)  # before anything starts; the flow claims the folder itself
+    except ConfigurationError as error:
+        print(f"recause: invalid configuration: {error}", file=sys.stderr)
+        return EXIT_USAGE
     config = config.model_copy(update={"runtime": config.runtime.model_copy(update={"output_dir": folder})})
     start_watchdog()  # the temporary Prefect server dies with this process, even on kill -9
-    import prefect  # noqa: F401  (imported here, before the thread below needs it)
+    from prefect import tags
 
     with ThreadPoolExecutor(1) as pool:  # the API server starts while the pipeline's modules import
         recovering = pool.submit(_recover, config)
         from recause.flows.pipeline import pipeline
-        from recause.tasks.config import ConfigurationError
+        from recause.flows.recovery import PREFECT_OWNER_PREFIX
         from recause.tasks.data.schema import DatasetError
 
         recovered = recovering.result()
     for line in recovered.lines():
         print(f"recause: {line}", file=sys.stderr)
-    from prefect import tags
-
-    from recause.flows.recovery import PREFECT_OWNER_PREFIX
-    from recause.flows.runs import Owner
-
-    with tags(f"{PREFECT_OWNER_PREFIX}{Owner.current().tag()}"):  # on the flow run from its creation
+    owner = Owner.current()
+    with tags(f"{PREFECT_OWNER_PREFIX}{owner.tag()}"):  # on the flow run from its creation
         state = pipeline(config, return_state=True)
     summary_path = folder / "summary.json"
+    ours = claimed_by(folder, owner)  # else another run took the folder first: its files are not ours to report
     if state.is_completed():
         reused = json.loads(summary_path.read_text()).get("run/reused_stages", "")
         print(f"reused: {reused.replace(',', ', ')}" if reused else "reused: none (every stage computed)")
         print(f"summary: {summary_path}")
         return EXIT_OK
-    if summary_path.exists():
+    if ours and summary_path.exists():
         summary = json.loads(summary_path.read_text())
         print(summary.get("validation/report", "the run failed"), file=sys.stderr)
         print(f"summary: {summary_path}", file=sys.stderr)

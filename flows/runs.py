@@ -68,27 +68,42 @@ class Owner:
             return True
 
 
-def claim_run_folder(folder: Path, owner: Owner, run_name: str) -> Path:
-    """Create ``folder`` (or adopt it when empty) and write its claim, ``run.json``.
+def refuse_used_folder(folder: Path) -> None:
+    """Raise :class:`ConfigurationError` when ``folder`` exists and holds anything (another run's
+    files, or this run's from before): a run never writes into another's folder."""
+    folder = Path(folder)
+    held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    if held:
+        raise ConfigurationError(
+            f"run folder {folder} already holds another run's files ({', '.join(held[:5])}); "
+            "a run needs a folder of its own: pass a new --output-dir, or leave it out for a fresh folder"
+        )
 
-    Raises :class:`ConfigurationError` when the folder already holds files (another run's, or this
-    run's from before): a run never writes into another's folder.
+
+def claim_run_folder(folder: Path, owner: Owner, run_name: str) -> Path:
+    """Create ``folder`` (or adopt it when empty) and write its claim, ``run.json``, exclusively.
+
+    Raises :class:`ConfigurationError` when the folder already holds files, or when another run
+    claimed it first.
     """
     folder = Path(folder)
+    refuse_used_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    claim = folder / CLAIM_FILE
     record = {**asdict(owner), "run_name": run_name, "claimed": datetime.now(timezone.utc).isoformat()}
-    held = [p.name for p in folder.iterdir() if p.name != CLAIM_FILE]
     try:
-        if held:
-            raise FileExistsError
-        descriptor = os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        descriptor = os.open(folder / CLAIM_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     except FileExistsError:
-        found = ", ".join(sorted(held + ([CLAIM_FILE] if claim.exists() else []))[:5])
-        raise ConfigurationError(
-            f"run folder {folder} already holds another run's files ({found}); "
-            "a run needs a folder of its own: pass a new --output-dir, or leave it out for a fresh folder"
-        ) from None
+        refuse_used_folder(folder)  # another run claimed it between the check and now
+        raise
     with os.fdopen(descriptor, "w") as handle:
         json.dump(record, handle, indent=2)
     return folder
+
+
+def claimed_by(folder: Path, owner: Owner) -> bool:
+    """Whether ``folder``'s claim is ``owner``'s (so its files are this run's, not an earlier one's)."""
+    try:
+        record = json.loads((Path(folder) / CLAIM_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return (record.get("pid"), record.get("host"), record.get("started")) == (owner.pid, owner.host, owner.started)

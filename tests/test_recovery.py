@@ -23,7 +23,7 @@ import faults
 from recause.flows.config import build_config, run_folder
 from recause.flows.files import atomic_path, sweep_temporaries, write_text_atomic
 from recause.flows.resume import KeyContext, StageStore, Unkeyable, stage_key
-from recause.flows.runs import CLAIM_FILE, Owner, claim_run_folder
+from recause.flows.runs import CLAIM_FILE, Owner, claim_run_folder, claimed_by
 from recause.flows.stages import StageResult
 from recause.tasks.config import ConfigurationError
 from recause.tasks.data.split import SplitConfig
@@ -66,6 +66,20 @@ def test_a_folder_with_files_is_refused_not_mixed(tmp_path: Path) -> None:
 
 def test_an_empty_existing_folder_is_adopted(tmp_path: Path) -> None:
     assert claim_run_folder(tmp_path, Owner.current(), "x") == tmp_path and (tmp_path / CLAIM_FILE).is_file()
+    assert claimed_by(tmp_path, Owner.current()) and not claimed_by(tmp_path, dead_owner())
+
+
+def test_a_rerun_into_a_used_folder_is_refused_before_it_starts(tmp_path: Path) -> None:
+    previous = tmp_path / "run"
+    previous.mkdir()
+    (previous / "summary.json").write_text(json.dumps({"validation/report": "THE PREVIOUS RUN'S REPORT"}))
+    result = subprocess.run(faults.command("run", "--preset", "smoke", "--output-dir", str(previous)), cwd=faults.ROOT,
+                            env=faults.environment(tmp_path / "root"), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert f"run folder {previous} already holds another run's files (summary.json)" in result.stderr
+    assert "PREVIOUS RUN" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in previous.iterdir()) == ["summary.json"]  # untouched
+    assert not (tmp_path / "root" / "mlflow.db").exists()  # refused before anything started
 
 
 def test_owner_tells_a_live_process_from_a_dead_one() -> None:
