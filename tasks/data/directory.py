@@ -127,15 +127,16 @@ def read_parquet(path: Path) -> pd.DataFrame:
     require_file(path, "a parquet file")
     try:
         names = pq.read_schema(path).names
-        if duplicated := sorted({n for n in names if names.count(n) > 1}):
-            raise DatasetError(f"dir: dataset: {path} names column(s) {', '.join(map(repr, duplicated))} more than "
-                               "once; give each column its own name.")
-        frame = pd.read_parquet(path)
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        frame = None if duplicated else pd.read_parquet(path)
     except PermissionError:
         raise DatasetError(f"dir: dataset: {path} cannot be read: permission denied.") from None
     except (OSError, ValueError, NotImplementedError, pa.ArrowException) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise DatasetError(f"dir: dataset: {path} is not a readable parquet file ({first}).") from None
+    if duplicated:
+        raise DatasetError(f"dir: dataset: {path} names column(s) {', '.join(map(repr, duplicated))} more than "
+                           "once; give each column its own name.")
     return _decoded(frame)
 
 

@@ -112,6 +112,17 @@ def read_delimited(
     return out
 
 
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path | str) -> pd.DataFrame:
+    """``frame`` if it has every one of ``columns``; else a :class:`DatasetError` naming the file,
+    the missing columns and the ones it has (a loader would otherwise fail on a ``KeyError``)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        found = [str(c) for c in frame.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
+        raise DatasetError(f"{path} has no column(s) {', '.join(map(repr, missing))}; it has "
+                           f"{', '.join(map(repr, found)) or 'none'}.")
+    return frame
+
+
 def require_file(path: Path, expected: str) -> Path:
     """``path`` if it is a regular file or a link to one; else a :class:`DatasetError` that says
     what is there instead (nothing, a dangling or looping link, a folder, a device such as
@@ -153,7 +164,7 @@ def _scan_text(path: Path, encoding: str) -> tuple[np.ndarray | None, bytes | No
             for number, line in enumerate(handle, start=1):
                 if number == 1 and line.startswith((b"\xff\xfe", b"\xfe\xff")) and not encoding.lower().startswith("utf-16"):
                     raise DatasetError(f"{path} is UTF-16 encoded (it starts with a UTF-16 byte-order mark); "
-                                       f"save it as UTF-8 (or {encoding}).")
+                                       f"save it as {'UTF-8' if encoding.lower() in ('utf-8', 'utf8') else encoding}.")
                 if b"\x00" in line:
                     raise DatasetError(f"{path} holds a NUL byte on line {number}: it is not a text file (binary "
                                        "data, or UTF-16 text); expected comma-separated UTF-8 text.")
