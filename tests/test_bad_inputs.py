@@ -7,6 +7,7 @@ Data cases run ``recause validate`` in-process (no Prefect flow), so the corpus 
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -108,3 +109,66 @@ def test_run_reports_bad_input_without_a_traceback(tmp_path: Path, name: str, ta
     else:
         ours = [line for line in result.stderr.splitlines() if line.startswith("recause: ")]
         assert len(ours) == 1 and all(word in ours[0] for word in names), result.stderr[-3000:]
+
+
+# --- the pieces the contract rests on --------------------------------------------------------
+
+def test_console_handlers_drop_tracebacks_and_keep_the_line() -> None:
+    """Prefect's case: the run's logger has its own (API) handler, which must still get the traceback,
+    and the record then reaches the root's console handler, which must not print it."""
+    import io
+    import logging
+
+    from recause.flows.logs import NO_TRACEBACK, quiet_tracebacks
+
+    console, api = io.StringIO(), []
+    console_handler = logging.StreamHandler(console)
+
+    class Api(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            api.append(record.exc_info is not None)
+
+    logger = logging.getLogger("recause.test.task_runs")
+    root = logging.getLogger()
+    logger.addHandler(Api())
+    root.addHandler(console_handler)
+    handlers = quiet_tracebacks()
+    try:
+        assert console_handler in handlers
+        try:
+            raise ValueError("bad line 4")
+        except ValueError:
+            logger.error("Task run failed with exception: %s", "ValueError('bad line 4')", exc_info=True)
+    finally:
+        root.removeHandler(console_handler)
+        for handler in handlers:  # pytest's own capture handlers among them
+            handler.removeFilter(NO_TRACEBACK)
+        logger.handlers.clear()
+    assert console.getvalue() == "Task run failed with exception: ValueError('bad line 4')\n"
+    assert api == [True]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[1", "expected ',' or ']', but got '<stream end>' at line 1, column 3"),
+    ("a: !!python/object/apply:os.system [ls]", "could not determine a constructor for the tag"),
+    ("[" * 5000 + "]" * 5000, "nested too deeply"),
+    ("{a: &a [x, x, x, x, x, x, x, x, x, x], b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a], "
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b], d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c], "
+     "e: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]}", "more than 100,000 values"),
+])
+def test_load_yaml_refuses_in_one_line(text: str, message: str) -> None:
+    from recause.tasks.safe_yaml import YamlInputError, load_yaml
+
+    with pytest.raises(YamlInputError, match=re.escape(message)) as raised:
+        load_yaml(text)
+    assert "\n" not in str(raised.value)
+
+
+def test_load_yaml_counts_aliases_at_each_use() -> None:
+    """10 × 10 × 10 shared lists: 1,000 leaves plus 111 lists, though only 3 lists exist."""
+    from recause.tasks.safe_yaml import expanded_size, load_yaml
+
+    tree = load_yaml("{a: &a [x, x, x, x, x, x, x, x, x, x], b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a], "
+                     "c: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]}")
+    # the mapping (1) + 3 keys + list a (1 + 10) + list b (1 + 10 × 11) + list c (1 + 10 × 111)
+    assert expanded_size(tree, 10**6) == 1 + 3 + 11 + 111 + 1111
