@@ -9,7 +9,8 @@ a failure is one line, ``recause: <what was expected, what was found, where>``.
    ``quarantine.parquet``); its paragraphs name the table, file, column and lines. This covers
    values that cannot be read as their kind (dates outside 1677-2262, a position of ``inf``,
    undecodable text), missing required columns, empty or header-only tables, and data the stages
-   cannot learn from (no positive outcome; under a randomized policy, nothing to train or test on).
+   cannot learn from (no positive outcome; under a randomized policy, nothing to train on or too
+   few rows to validate and test on).
 2  a usage or configuration error: a bad option, a ``--set`` that is not ``key=value`` or whose
    value is not usable YAML, an unknown preset, dataset or setting, a setting naming what the
    data do not have.
@@ -19,6 +20,7 @@ a failure is one line, ``recause: <what was expected, what was found, where>``.
    valid YAML, names a column the data lack, sets a non-finite threshold, or declares what the
    data do not show (``randomized_policy``, ``has_unexposed_outcomes``).
 4  an internal error (a bug): run again with ``--debug`` and report the traceback.
+130  interrupted (Ctrl-C).
 
 ``--debug`` (or ``RECAUSE_DEBUG=1``) prints the tracebacks, ours and Prefect's, for developers.
 """
@@ -34,6 +36,7 @@ import traceback
 from pathlib import Path
 
 EXIT_OK, EXIT_INVALID_DATA, EXIT_USAGE, EXIT_NO_DATA, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 DEBUG_VARIABLE = "RECAUSE_DEBUG"
 
 
@@ -75,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     debug = args.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
     try:
         return _command(args, debug)
+    except KeyboardInterrupt:
+        print("recause: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as error:  # the one place an error becomes an exit code and a line
         return _report(error, debug)
 
@@ -113,6 +119,7 @@ def _config_error(error: ValueError) -> str:
 
 def _command(args: argparse.Namespace, debug: bool) -> int:
     from recause.flows.config import available_presets, build_config
+    from recause.tasks.config import ConfigurationError
 
     if args.command == "presets":
         print("\n".join(available_presets()))
@@ -122,10 +129,7 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
             args.preset, dataset=args.dataset, output_dir=args.output_dir, overrides=args.overrides, env=os.environ
         )
     except ValueError as error:  # pydantic.ValidationError is a ValueError, and so is a bad --set
-        if debug:
-            traceback.print_exception(error)
-        print(f"recause: invalid configuration: {_one_line(_config_error(error))}", file=sys.stderr)
-        return EXIT_USAGE
+        raise ConfigurationError(_config_error(error)) from error
     if args.command == "config":
         import yaml
 

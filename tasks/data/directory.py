@@ -36,6 +36,7 @@ META_KEYS = (
     "randomized_policy", "has_timestamps", "key_columns", "context_columns",
 )
 
+
 def load_directory(folder: Path) -> Dataset:
     """Read ``interactions``, ``items``, ``users`` and ``meta.yaml`` from ``folder``.
 
@@ -88,7 +89,7 @@ def load_directory(folder: Path) -> Dataset:
         notes=tuple(notes),
     )
     dataset = Dataset(interactions=interactions, items=tables["items"], users=tables["users"], meta=meta)
-    check_meta(dataset, str(meta_file) if overrides else "the defaults of a dir: dataset (no meta.yaml)")
+    check_meta(dataset, str(meta_file) if _entry(meta_file) else "the defaults of a dir: dataset (no meta.yaml)")
     return dataset
 
 
