@@ -2,7 +2,7 @@
 
 Rows can each be valid while the table as a whole gives the stages nothing to work with: no
 positive outcome to learn what leads to one, or, under a randomized test policy, no logged rows
-to train on or no randomized rows to test on. Each is a table-level :class:`Failure`, so the
+to train on or too few randomized rows to validate and test on. Each is a table-level :class:`Failure`, so the
 validation fails with a report that says which, rather than a stage crashing later.
 """
 
@@ -16,9 +16,10 @@ from recause.validations.results import Failure
 CHECK = "learnable"
 
 
-def learnability_failures(interactions: pd.DataFrame, meta: DatasetMeta) -> list[Failure]:
+def learnability_failures(interactions: pd.DataFrame, meta: DatasetMeta, min_randomized_rows: int) -> list[Failure]:
     """Table-level failures of the accepted ``interactions`` (coerced types); none for an empty table,
-    whose emptiness other checks report."""
+    whose emptiness other checks report. ``min_randomized_rows``: the fewest rows of the randomized
+    policy a randomized split needs (validation.min_randomized_rows)."""
     if interactions.empty:
         return []
     out: list[Failure] = []
@@ -38,8 +39,9 @@ def learnability_failures(interactions: pd.DataFrame, meta: DatasetMeta) -> list
                                f"every accepted row has policy {policy!r}, the randomized policy, which the split "
                                "keeps for testing: nothing is left to train on",
                                observed=f"{len(randomized)} rows"))
-        elif not randomized.any():
+        elif randomized.sum() < min_randomized_rows:
             out.append(Failure("interactions", "policy", CHECK, "table",
-                               f"no accepted row has policy {policy!r}, the randomized policy: nothing is left to "
-                               "test on", observed=f"{len(randomized)} rows of other policies"))
+                               f"the randomized split needs at least {min_randomized_rows} accepted rows of policy "
+                               f"{policy!r} to validate on some and test on the rest "
+                               "(validation.min_randomized_rows)", observed=f"{int(randomized.sum())} rows"))
     return out

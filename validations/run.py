@@ -66,7 +66,7 @@ def validate_dataset(dataset: Dataset, config: ValidationConfig) -> ValidationOu
         suite_for("interactions", coerced["interactions"], meta, known_ids=known, min_distinct=distinct),
     )
     accepted["interactions"] = coerced["interactions"].drop(index=failed_rows(failures, "interactions"))
-    failures += learnability_failures(accepted["interactions"], meta)
+    failures += learnability_failures(accepted["interactions"], meta, config.min_randomized_rows)
 
     quarantine = quarantine_frame(loaded, failures)
     verdicts = tuple(
