@@ -163,9 +163,13 @@ def parquet_with_duplicate_columns(case: Path) -> list[str]:
 
 
 def parquet_list_outcome(case: Path) -> list[str]:
+    return write_parquet_interactions(case, parquet_column("outcome", pa.array([[1], [0], [0], [1], [1], [0]])))
+
+
+def parquet_column(column: str, values: pa.Array) -> pa.Table:
+    """The base interactions as an arrow table with ``column`` replaced by ``values``."""
     table = pa.Table.from_pandas(interactions(), preserve_index=False)
-    lists = pa.array([[1], [0], [0], [1], [1], [0]])
-    return write_parquet_interactions(case, table.set_column(table.schema.get_field_index("outcome"), "outcome", lists))
+    return table.set_column(table.schema.get_field_index(column), column, values)
 
 
 def write_parquet_interactions(case: Path, table: pa.Table) -> list[str]:
@@ -387,6 +391,12 @@ CASES: tuple[Case, ...] = (
     Case("parquet position inf", "parquet", data_case(inter=interactions().assign(position=[1.0, np.inf, 1.0, None, 1.0, 2.0]),
                                                       fmt="parquet"),
          1, ("interactions.parquet line 2", "'position'")),
+    Case("parquet outcomes all null", "parquet",
+         lambda case: write_parquet_interactions(case, parquet_column("outcome", pa.nulls(6, pa.float64()))),
+         1, ("interactions.parquet lines 1, 2, 3, 4, 5, 6", "'outcome' must not be missing")),
+    Case("parquet uint64 ids beyond int64", "parquet",
+         lambda case: write_parquet_interactions(case, parquet_column("item_id", pa.array([2**64 - 1] * 6, pa.uint64()))),
+         1, ("interactions.parquet lines 1, 2", "'item_id'", "18446744073709551615")),
     Case("parquet duplicated column name", "parquet", parquet_with_duplicate_columns, 3, ("interactions.parquet", "'outcome'")),
     Case("parquet list in a number column", "parquet", parquet_list_outcome, 1, ("interactions.parquet line", "'outcome'")),
     Case("csv and parquet side by side", "parquet", both_csv_and_parquet, 3, ("interactions.csv", "interactions.parquet")),

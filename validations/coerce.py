@@ -102,6 +102,8 @@ def _to_timestamp(values: pd.Series) -> pd.Series:
 def _to_id(values: pd.Series) -> pd.Series:
     """Integral numbers become Int64; anything else becomes a string id."""
     if pd.api.types.is_integer_dtype(values):
+        if values.dtype.kind == "u" and (values.dropna() >= 2**63).any():  # beyond int64: keep them exact, as text
+            return values.astype("string")
         return values.astype("Int64")
     numeric = pd.to_numeric(values, errors="coerce")
     if pd.api.types.is_numeric_dtype(values) or numeric.notna().sum() == values.notna().sum():

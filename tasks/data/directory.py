@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from recause.tasks.data.io import ids_table, read_delimited, require_dir, require_file
-from recause.tasks.data.meta_check import check_meta, unexposed
+from recause.tasks.data.meta_check import check_meta, unexposed_outcomes
 from recause.tasks.data.schema import PROVENANCE, Dataset, DatasetError, DatasetMeta, with_provenance
 from recause.tasks.safe_yaml import YamlInputError, load_yaml
 
@@ -46,7 +46,7 @@ def load_directory(folder: Path) -> Dataset:
         The tables as read, plus provenance (``_source_row``: the CSV line, header = line 1,
         or the parquet row number from 1). A missing ``items``/``users`` table is derived from
         the interaction ids (with a note). ``meta`` defaults: binary outcomes in [0, 1],
-        positive at 1.0, ``has_unexposed_outcomes`` = any ``exposed`` is false,
+        positive at 1.0, ``has_unexposed_outcomes`` = any row with ``exposed`` false has an outcome,
         ``has_timestamps`` = any timestamp present, key ``(user_id, item_id, timestamp)``;
         ``meta.yaml`` overrides them.
 
@@ -74,7 +74,7 @@ def load_directory(folder: Path) -> Dataset:
         "outcome_kind": "binary",
         "outcome_range": (0.0, 1.0),
         "positive_threshold": 1.0,
-        "has_unexposed_outcomes": bool(unexposed(interactions).any()),
+        "has_unexposed_outcomes": bool(unexposed_outcomes(interactions).any()),
         "randomized_policy": None,
         "has_timestamps": "timestamp" in interactions.columns and bool(interactions["timestamp"].notna().any()),
         "key_columns": ("user_id", "item_id", "timestamp"),

@@ -30,6 +30,13 @@ def unexposed(interactions: pd.DataFrame) -> pd.Series:
     return values.astype("string").str.strip().str.lower().isin(_FALSE).fillna(False).astype(bool)
 
 
+def unexposed_outcomes(interactions: pd.DataFrame) -> pd.Series:
+    """Rows that are unexposed and carry an outcome: what identifies outcomes without exposure."""
+    if "outcome" not in interactions.columns:
+        return pd.Series(False, index=interactions.index)
+    return unexposed(interactions) & interactions["outcome"].notna()
+
+
 def check_meta(dataset: Dataset, where: str) -> None:
     """Raise :class:`DatasetError` naming ``where`` (the metadata's origin) and each contradiction."""
     problems = number_problems(dataset.meta) + column_problems(dataset) + property_problems(dataset)
@@ -86,7 +93,7 @@ def property_problems(dataset: Dataset) -> list[str]:
                 out.append(f"randomized_policy is {policy!r}, but no row of {source} has that value in column "
                            f"'policy' (values found: {seen})")
     if meta.has_unexposed_outcomes and {"exposed", "outcome"} <= set(inter.columns):
-        if not (unexposed(inter) & inter["outcome"].notna()).any():
+        if not unexposed_outcomes(inter).any():
             out.append(f"has_unexposed_outcomes is true, but no row of {source} has 'exposed' false with an outcome, "
                        "so outcomes without exposure cannot be learned; set it to false or add those rows")
     return out
