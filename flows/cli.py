@@ -13,7 +13,7 @@ a failure is one line, ``recause: <what was expected, what was found, where>``.
    few rows to validate and test on).
 2  a usage or configuration error: a bad option, a ``--set`` that is not ``key=value`` or whose
    value is not usable YAML, an unknown preset, dataset or setting, a setting naming what the
-   data do not have.
+   data do not have, an output folder that cannot be written.
 3  the dataset cannot be read, or its metadata contradicts it: a missing, corrupt, truncated,
    binary, UTF-16 or unreadable file; a link to nothing, to a folder or to a device; a CSV line
    with too many fields or an unclosed quote; a column named twice; a ``meta.yaml`` that is not
@@ -96,6 +96,9 @@ def _report(error: Exception, debug: bool) -> int:
         code, message = EXIT_NO_DATA, str(error)
     elif isinstance(error, ConfigurationError):
         code, message = EXIT_USAGE, f"invalid configuration: {error}"
+    elif isinstance(error, OSError):  # readers turn theirs into DatasetErrors: this is where we write
+        code, message = EXIT_USAGE, (f"cannot write {error.filename or 'a file'}: {error.strerror or error}; check "
+                                     "--output-dir and runtime.output_root (or RECAUSE_OUTPUT_ROOT)")
     else:
         code, message = EXIT_INTERNAL, (f"internal error: {type(error).__name__}: {error} (a bug: run again with "
                                         "--debug for the traceback, and report it)")

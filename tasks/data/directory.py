@@ -197,9 +197,13 @@ def _number(value: Any) -> float:
     """A finite number (not a boolean, which YAML would otherwise read as 0 or 1)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("expected a number")
-    if not math.isfinite(value):
+    try:
+        number = float(value)  # an integer of 400 digits overflows
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
         raise ValueError("expected a finite number")
-    return float(value)
+    return number
 
 
 def _range(value: Any) -> tuple[float, float]:
