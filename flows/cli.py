@@ -1,8 +1,28 @@
 """The ``recause`` command. Heavy imports (Prefect, MLflow, GX, torch) happen only inside the
 sub-command that needs them, so ``recause --help`` answers at once.
 
-Exit codes: 0 success; 1 the data failed validation; 2 a usage or configuration error;
-3 the dataset could not be read.
+Exit codes: the contract every input is held to. No input makes a command print a traceback;
+a failure is one line, ``recause: <what was expected, what was found, where>``.
+
+0  success.
+1  the data failed validation, and the report is written (``validation/report.txt``, ``.json``,
+   ``quarantine.parquet``); its paragraphs name the table, file, column and lines. This covers
+   values that cannot be read as their kind (dates outside 1677-2262, a position of ``inf``,
+   undecodable text), missing required columns, empty or header-only tables, and data the stages
+   cannot learn from (no positive outcome; under a randomized policy, nothing to train on or too
+   few rows to validate and test on).
+2  a usage or configuration error: a bad option, a ``--set`` that is not ``key=value`` or whose
+   value is not usable YAML, an unknown preset, dataset or setting, a setting naming what the
+   data do not have, an output folder that cannot be written.
+3  the dataset cannot be read, or its metadata contradicts it: a missing, corrupt, truncated,
+   binary, UTF-16 or unreadable file; a link to nothing, to a folder or to a device; a CSV line
+   with too many fields or an unclosed quote; a column named twice; a ``meta.yaml`` that is not
+   valid YAML, names a column the data lack, sets a non-finite threshold, or declares what the
+   data do not show (``randomized_policy``, ``has_unexposed_outcomes``).
+4  an internal error (a bug): run again with ``--debug`` and report the traceback.
+130  interrupted (Ctrl-C).
+
+``--debug`` (or ``RECAUSE_DEBUG=1``) prints the tracebacks, ours and Prefect's, for developers.
 
 ``recause run`` first closes what crashed runs left open (:mod:`recause.flows.recovery`) and starts
 a watchdog that stops its child processes if it is killed (:mod:`recause.flows.watchdog`); a stage
@@ -15,10 +35,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import reprlib
 import sys
+import traceback
 from pathlib import Path
 
-EXIT_OK, EXIT_INVALID_DATA, EXIT_USAGE, EXIT_NO_DATA = 0, 1, 2, 3
+EXIT_OK, EXIT_INVALID_DATA, EXIT_USAGE, EXIT_NO_DATA, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+DEBUG_VARIABLE = "RECAUSE_DEBUG"
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +53,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="override a setting, e.g. --set world.n_users=500 (repeatable; values are read as YAML)",
     )
     parser.add_argument("--output-dir", help="folder for this run's files, new or empty (default: <output_root>/runs/<run>)")
+    _debug_flag(parser, default=argparse.SUPPRESS)  # also after the sub-command; the top level's default stands
+
+
+def _debug_flag(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help=f"show tracebacks of errors (also: {DEBUG_VARIABLE}=1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="recause",
         description="What does your recommender cause, and what would happen if you changed it?",
     )
+    _debug_flag(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the pipeline flow; writes summary.json and prints its path")
     _common(run)
@@ -54,7 +85,54 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+    try:
+        return _command(args, debug)
+    except KeyboardInterrupt:
+        print("recause: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:  # the one place an error becomes an exit code and a line
+        return _report(error, debug)
+
+
+def _report(error: Exception, debug: bool) -> int:
+    """Print ``recause: <message>`` (after the traceback when debugging) and return the exit code."""
+    from recause.tasks.config import ConfigurationError
+    from recause.tasks.data.schema import DatasetError
+
+    if debug:
+        traceback.print_exception(error)
+    if isinstance(error, DatasetError):
+        code, message = EXIT_NO_DATA, str(error)
+    elif isinstance(error, ConfigurationError):
+        code, message = EXIT_USAGE, f"invalid configuration: {error}"
+    elif isinstance(error, OSError):  # readers turn theirs into DatasetErrors: this is where we write
+        code, message = EXIT_USAGE, (f"cannot write {error.filename or 'a file'}: {error.strerror or error}; check "
+                                     "--output-dir and runtime.output_root (or RECAUSE_OUTPUT_ROOT)")
+    else:
+        code, message = EXIT_INTERNAL, (f"internal error: {type(error).__name__}: {error} (a bug: run again with "
+                                        "--debug for the traceback, and report it)")
+    print(f"recause: {_one_line(message)}", file=sys.stderr)
+    return code
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _config_error(error: ValueError) -> str:
+    """A configuration error in one line: each pydantic error as ``a.b: what is wrong, got value``."""
+    errors = getattr(error, "errors", None)
+    if not callable(errors):
+        return str(error)
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc']))}: {e['msg']}, got {reprlib.repr(e.get('input'))}" for e in errors()
+    )
+
+
+def _command(args: argparse.Namespace, debug: bool) -> int:
     from recause.flows.config import available_presets, build_config
+    from recause.tasks.config import ConfigurationError
 
     if args.command == "presets":
         print("\n".join(available_presets()))
@@ -62,9 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = [*args.overrides, *(["runtime.resume=false"] if getattr(args, "fresh", False) else [])]
         config = build_config(args.preset, dataset=args.dataset, output_dir=args.output_dir, overrides=overrides, env=os.environ)
-    except ValueError as error:  # pydantic.ValidationError is a ValueError
-        print(f"recause: invalid configuration: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    except ValueError as error:  # pydantic.ValidationError is a ValueError, and so is a bad --set
+        raise ConfigurationError(_config_error(error)) from error
     if args.command == "config":
         import yaml
 
@@ -76,34 +153,31 @@ def main(argv: list[str] | None = None) -> int:
     prepare_environment(config.runtime.output_root, config.runtime.threads)
     if args.command == "doctor":
         return _doctor(config)
-    return _run(config) if args.command == "run" else _validate(config)
+    return _run(config, debug) if args.command == "run" else _validate(config)
 
 
-def _run(config) -> int:
+def _run(config, debug: bool = False) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from recause.flows.config import run_folder
     from recause.flows.runs import Owner, claimed_by, refuse_used_folder
     from recause.flows.watchdog import start_watchdog
-    from recause.tasks.config import ConfigurationError
 
     folder = run_folder(config)
-    try:
-        refuse_used_folder(folder)  # before anything starts; the flow claims the folder itself
-    except ConfigurationError as error:
-        print(f"recause: invalid configuration: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    refuse_used_folder(folder)  # before anything starts (a ConfigurationError: exit 2); the flow claims it
     config = config.model_copy(update={"runtime": config.runtime.model_copy(update={"output_dir": folder})})
     start_watchdog()  # the temporary Prefect server dies with this process, even on kill -9
     from prefect import tags
 
     with ThreadPoolExecutor(1) as pool:  # the API server starts while the pipeline's modules import
         recovering = pool.submit(_recover, config)
+        from recause.flows.logs import quiet_tracebacks
         from recause.flows.pipeline import pipeline
         from recause.flows.recovery import PREFECT_OWNER_PREFIX
-        from recause.tasks.data.schema import DatasetError
 
         recovered = recovering.result()
+    if not debug:  # Prefect configured its console handlers on import
+        quiet_tracebacks()
     for line in recovered.lines():
         print(f"recause: {line}", file=sys.stderr)
     owner = Owner.current()
@@ -121,15 +195,8 @@ def _run(config) -> int:
         print(summary.get("validation/report", "the run failed"), file=sys.stderr)
         print(f"summary: {summary_path}", file=sys.stderr)
         return EXIT_INVALID_DATA
-    try:
-        state.result()
-    except DatasetError as error:
-        print(f"recause: {error}", file=sys.stderr)
-        return EXIT_NO_DATA
-    except ConfigurationError as error:
-        print(f"recause: invalid configuration: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    return EXIT_USAGE
+    state.result()  # raises what failed the run (a DatasetError, a ConfigurationError...): main reports it
+    raise RuntimeError(f"the flow ended in state {state.type.value} without a summary or an error")
 
 
 def _recover(config):
@@ -163,15 +230,11 @@ def _doctor(config) -> int:
 
 def _validate(config) -> int:
     from recause.flows.config import run_folder
-    from recause.tasks.data import DatasetError, load_configured
+    from recause.tasks.data import load_configured
     from recause.flows.artifacts import write_validation
     from recause.validations.run import validate_dataset
 
-    try:
-        dataset = load_configured(config.data, config.world, config.runtime.seed)
-    except DatasetError as error:
-        print(f"recause: {error}", file=sys.stderr)
-        return EXIT_NO_DATA
+    dataset = load_configured(config.data, config.world, config.runtime.seed)  # a DatasetError: main reports it
     outcome = validate_dataset(dataset, config.validation)
     files = write_validation(outcome, Path(run_folder(config)) / "validation", config.validation.data_docs)
     stream = sys.stdout if outcome.report.passed else sys.stderr

@@ -22,6 +22,7 @@ from pydantic import Field
 from recause.models.world.scm import WorldConfig
 from recause.tasks.baselines import BaselinesConfig
 from recause.tasks.config import Section
+from recause.tasks.safe_yaml import YamlInputError, load_yaml
 from recause.tasks.contrast.config import ContrastConfig
 from recause.tasks.data import DataConfig
 from recause.tasks.data.split import SplitConfig
@@ -133,7 +134,11 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"--set expects key=value (e.g. world.n_users=500), got {text!r}")
-    return key.strip().split("."), yaml.safe_load(raw) if raw.strip() else None
+    try:
+        value = load_yaml(raw) if raw.strip() else None
+    except YamlInputError as error:
+        raise ValueError(f"--set {key.strip()}: the value is not usable YAML: {error}") from error
+    return key.strip().split("."), value
 
 
 def set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:

@@ -47,7 +47,7 @@ _KIND_WORDS = {
     "float": "a number",
     "int": "a whole number",
     "bool": "true/false",
-    "timestamp": "a date-time",
+    "timestamp": f"a date-time between {pd.Timestamp.min:%Y-%m-%d} and {pd.Timestamp.max:%Y-%m-%d} (UTC)",
     "text": "text",
 }
 
@@ -60,8 +60,7 @@ def _convert(values: pd.Series, kind: ColumnKind) -> tuple[pd.Series, pd.Series]
             converted = pd.to_numeric(values, errors="coerce").astype("float64")
         case "int":
             numeric = pd.to_numeric(values, errors="coerce")
-            whole = numeric.notna() & (numeric == np.round(numeric))
-            converted = numeric.where(whole).astype("Int64")
+            converted = numeric.where(_whole_int64(numeric)).astype("Int64")
         case "bool":
             converted = _to_bool(values)
         case "timestamp":
@@ -94,19 +93,29 @@ def _to_timestamp(values: pd.Series) -> pd.Series:
         out = pd.to_datetime(values, unit="s", utc=True, errors="coerce")
     else:
         out = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
-    return out.astype("datetime64[ns, UTC]")
+    # pandas keeps dates outside nanoseconds' range (years before 1677 or after 2262) at coarser
+    # units; the stages need nanoseconds, so those values are unreadable here, not a crash later
+    low, high = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+    return out.where(out.isna() | ((out >= low) & (out <= high))).astype("datetime64[ns, UTC]")
 
 
 def _to_id(values: pd.Series) -> pd.Series:
     """Integral numbers become Int64; anything else becomes a string id."""
     if pd.api.types.is_integer_dtype(values):
+        if values.dtype.kind == "u" and (values.dropna() >= 2**63).any():  # beyond int64: keep them exact, as text
+            return values.astype("string")
         return values.astype("Int64")
     numeric = pd.to_numeric(values, errors="coerce")
     if pd.api.types.is_numeric_dtype(values) or numeric.notna().sum() == values.notna().sum():
-        whole = numeric.notna() & (numeric == np.round(numeric))
-        if whole.sum() == values.notna().sum():
+        if _whole_int64(numeric).sum() == values.notna().sum():
             return numeric.astype("Int64")
     return values.astype("string")
+
+
+def _whole_int64(numeric: pd.Series) -> pd.Series:
+    """Values that are whole numbers an int64 holds (not inf, not 1e30)."""
+    as_float = numeric.astype("float64")
+    return (as_float == np.round(as_float)) & (as_float.abs() < 2.0**63)
 
 
 def align_id_kinds(frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

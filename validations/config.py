@@ -19,4 +19,10 @@ class ValidationConfig(Section):
     )
     min_users: int = Field(2, ge=1, description="Fewest users the splits and metrics need.")
     min_items: int = Field(2, ge=1, description="Fewest items the splits and metrics need.")
+    min_randomized_rows: int = Field(
+        10,
+        ge=2,
+        description="Fewest rows of the randomized policy (meta.randomized_policy) a randomized split needs: "
+        "a share validates, the rest tests (with 4, nothing is left for validation and the simulate stage fails).",
+    )
     data_docs: bool = Field(True, description="Render the Great Expectations HTML report (Data Docs).")

@@ -2,7 +2,8 @@
 
 Order matters: items and users are validated first, and interactions are then checked against
 the *accepted* ids, so an interaction that points at a missing or quarantined item is itself
-quarantined with a message that says so.
+quarantined with a message that says so. Last, the accepted interactions must leave the stages
+something to learn from (:mod:`recause.validations.learnable`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from recause.tasks.data.schema import Dataset
 from recause.validations.coerce import align_id_kinds, coerce_table
 from recause.validations.config import ValidationConfig
 from recause.validations.engine import GxSession
+from recause.validations.learnable import learnability_failures
 from recause.validations.quarantine import failed_rows, quarantine_frame
 from recause.validations.report import console_report, report_document
 from recause.validations.results import Failure, TableVerdict, ValidationReport
@@ -64,6 +66,7 @@ def validate_dataset(dataset: Dataset, config: ValidationConfig) -> ValidationOu
         suite_for("interactions", coerced["interactions"], meta, known_ids=known, min_distinct=distinct),
     )
     accepted["interactions"] = coerced["interactions"].drop(index=failed_rows(failures, "interactions"))
+    failures += learnability_failures(accepted["interactions"], meta, config.min_randomized_rows)
 
     quarantine = quarantine_frame(loaded, failures)
     verdicts = tuple(

@@ -8,7 +8,12 @@ validation failure can name the line a user has to fix. Missing inputs raise
 
 from __future__ import annotations
 
+import csv
 import gzip
+import os
+import re
+import stat
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -77,12 +82,11 @@ def read_delimited(
     """
     path = Path(path)
     source = source or path.name
-    if not path.is_file():
-        layout = expected or _describe_layout(sep, header, names)
-        raise DatasetError(
-            f"missing file {path}: expected {layout}. Check the folder the loader was pointed at, "
-            f"or place the file from the public release there."
-        )
+    layout = expected or _describe_layout(sep, header, names)
+    require_file(path, layout)
+    lines, head = _scan_text(path, encoding)
+    if header is not None and head is not None and len(sep) == 1:
+        _refuse_duplicate_names(path, head, sep)
     try:
         frame = pd.read_csv(
             path,
@@ -95,28 +99,116 @@ def read_delimited(
         )
     except pd.errors.EmptyDataError:
         frame = pd.DataFrame(columns=list(names or []))
+    except pd.errors.ParserError as error:
+        raise DatasetError(_parser_problem(path, error, header is not None, layout)) from error
+    except (OSError, EOFError, zlib.error) as error:  # compressions the scan does not open
+        raise DatasetError(f"{path} cannot be read ({type(error).__name__}: {error}); expected {layout}.") from error
     frame = frame.reset_index(drop=True)
     out = with_provenance(frame, source, first_line=1 if header is None else header + 2)
-    lines = _data_line_numbers(path, has_header=header is not None)
-    if lines is not None and len(lines) == len(out):  # otherwise (multi-line fields) keep 1 row = 1 line
-        out[SOURCE_ROW] = lines
+    if lines is not None:
+        lines = lines[1:] if header is not None else lines
+        if len(lines) == len(out):  # otherwise (multi-line fields) keep 1 row = 1 line
+            out[SOURCE_ROW] = lines
     return out
 
 
-def _data_line_numbers(path: Path, has_header: bool) -> np.ndarray | None:
-    """1-based numbers of the non-blank lines that hold data (pandas skips whitespace-only lines).
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], path: Path | str) -> pd.DataFrame:
+    """``frame`` if it has every one of ``columns``; else a :class:`DatasetError` naming the file,
+    the missing columns and the ones it has (a loader would otherwise fail on a ``KeyError``)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        found = [str(c) for c in frame.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
+        raise DatasetError(f"{path} has no column(s) {', '.join(map(repr, missing))}; it has "
+                           f"{', '.join(map(repr, found)) or 'none'}.")
+    return frame
 
-    ``None`` for compressions other than gzip, where the caller keeps consecutive numbers.
+
+def require_file(path: Path, expected: str) -> Path:
+    """``path`` if it is a regular file or a link to one; else a :class:`DatasetError` that says
+    what is there instead (nothing, a dangling or looping link, a folder, a device such as
+    ``/dev/zero``, which would never end)."""
+    path = Path(path)
+    link = f" (a link to {os.readlink(path)})" if path.is_symlink() else ""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if link:
+            raise DatasetError(f"{path}{link} points to nothing: the link is dangling. Expected {expected}.") from None
+        raise DatasetError(
+            f"missing file {path}: expected {expected}. Check the folder the loader was pointed at, "
+            f"or place the file from the public release there."
+        ) from None
+    except OSError as error:  # a link loop, a name too long, a folder we may not enter
+        raise DatasetError(f"{path}{link} cannot be reached ({error.strerror or error}); expected {expected}.") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a device or other special file"
+        raise DatasetError(f"{path}{link} is {kind}, not a regular file; expected {expected}.")
+    return path
+
+
+def _scan_text(path: Path, encoding: str) -> tuple[np.ndarray | None, bytes | None]:
+    """Check that ``path`` is text that pandas can read, in one pass over its bytes.
+
+    Returns the 1-based numbers of its non-blank lines (pandas skips whitespace-only lines) and
+    its first non-blank line; ``(None, None)`` for compressions other than gzip. Raises
+    :class:`DatasetError` for a file that cannot be opened or decompressed, a UTF-16 file (its
+    byte-order mark) and a NUL byte (binary data, or UTF-16 without a mark), naming the line.
     """
-    if path.suffix == ".gz":
-        opener = gzip.open
-    elif path.suffix in {".bz2", ".zip", ".xz", ".zst", ".tar"}:
-        return None
-    else:
-        opener = open
-    with opener(path, "rb") as handle:
-        lines = np.fromiter((i for i, line in enumerate(handle, start=1) if line.strip()), dtype=np.int64)
-    return lines[1:] if has_header else lines
+    if path.suffix in {".bz2", ".zip", ".xz", ".zst", ".tar"}:
+        return None, None
+    opener = gzip.open if path.suffix == ".gz" else open
+    numbers: list[int] = []
+    head = None
+    try:
+        with opener(path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if number == 1 and line.startswith((b"\xff\xfe", b"\xfe\xff")) and not encoding.lower().startswith("utf-16"):
+                    raise DatasetError(f"{path} is UTF-16 encoded (it starts with a UTF-16 byte-order mark); "
+                                       f"save it as {'UTF-8' if encoding.lower() in ('utf-8', 'utf8') else encoding}.")
+                if b"\x00" in line:
+                    raise DatasetError(f"{path} holds a NUL byte on line {number}: it is not a text file (binary "
+                                       "data, or UTF-16 text); expected comma-separated UTF-8 text.")
+                if line.strip():
+                    numbers.append(number)
+                    head = line if head is None else head
+    except PermissionError:
+        raise DatasetError(f"{path} cannot be read: permission denied (check the file's mode and owner).") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise DatasetError(f"{path} is not a readable gzip file ({error}); a .gz file must be a complete "
+                           "gzip-compressed text file.") from None
+    except OSError as error:
+        raise DatasetError(f"{path} cannot be read ({error.strerror or error}).") from None
+    return np.asarray(numbers, dtype=np.int64), head
+
+
+def _refuse_duplicate_names(path: Path, head: bytes, sep: str) -> None:
+    """A header naming one column twice: pandas would rename the second (``outcome.1``) and
+    the run would read the first, silently."""
+    names = next(csv.reader([head.decode("utf-8-sig", errors="replace").rstrip("\r\n")], delimiter=sep), [])
+    seen: dict[str, int] = {}
+    for position, name in enumerate((n.strip() for n in names), start=1):
+        if name in seen and name:
+            raise DatasetError(f"{path}: the header names column {name!r} twice (columns {seen[name]} and "
+                               f"{position}); give each column its own name.")
+        seen[name] = position
+
+
+_TOO_MANY = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_OPEN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
+
+
+def _parser_problem(path: Path, error: pd.errors.ParserError, has_header: bool, layout: str) -> str:
+    """pandas' tokenizer error as a sentence that names the file and the line."""
+    text = str(error)
+    if match := _TOO_MANY.search(text):
+        expected, line, found = match.groups()
+        first = "the header names" if has_header else "the first line has"
+        return (f"{path}: line {line} has {found} fields, but {first} {expected}; "
+                "quote a field that contains the separator, or remove the extra ones.")
+    if match := _OPEN_QUOTE.search(text):
+        return (f"{path}: a quoted field opened on line {int(match.group(1)) + 1} is never closed "
+                "(a stray '\"'); close the quote or remove it.")
+    return f"{path} cannot be parsed as {layout}: {text.splitlines()[-1] if text else type(error).__name__}"
 
 
 def _describe_layout(sep: str, header: int | None, names: Sequence[str] | None) -> str:

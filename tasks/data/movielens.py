@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recause.tasks.data.io import read_delimited, require_dir, typed, unix_seconds_to_utc
+from recause.tasks.data.io import read_delimited, require_columns, require_dir, typed, unix_seconds_to_utc
 from recause.tasks.data.schema import SOURCE_FILE, SOURCE_ROW, Dataset, DatasetError, DatasetMeta
 
 GENRES = (
@@ -116,21 +116,22 @@ def _read_grouplens(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
 def _read_recbole(inter_path: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     folder, stem, src = inter_path.parent, inter_path.stem, inter_path.parent.name
 
-    def atomic(ext: str, **kw: object) -> pd.DataFrame:
-        frame = read_delimited(folder / f"{stem}.{ext}", sep="\t", header=0, source=f"{src}/{stem}.{ext}",
+    def atomic(ext: str, columns: tuple[str, ...], **kw: object) -> pd.DataFrame:
+        path = folder / f"{stem}.{ext}"
+        frame = read_delimited(path, sep="\t", header=0, source=f"{src}/{stem}.{ext}",
                                expected=f"a RecBole atomic .{ext} file (tab-separated, typed header)",
                                **_NO_QUOTES, **kw)
-        return frame.rename(columns=lambda c: str(c).split(":", 1)[0])
+        return require_columns(frame.rename(columns=lambda c: str(c).split(":", 1)[0]), columns, path)
 
-    data = atomic("inter")
-    raw_items = atomic("item", dtype={"release_year:token": str})
+    data = atomic("inter", ("user_id", "item_id", "rating", "timestamp"))
+    raw_items = atomic("item", ("item_id", "movie_title", "release_year", "class"), dtype={"release_year:token": str})
     titles = [
         ("unknown" if t == "unkonwn" else t) + (f" ({y})" if y.isdigit() and len(y) == 4 else "")
         for t, y in zip(raw_items["movie_title"].fillna("unknown").astype(str),
                         raw_items["release_year"].fillna("").astype(str))
     ]  # GroupLens style "Toy Story (1995)"; RecBole spells the missing title "unkonwn"
     genres = [[g for g in str(c).split() if g != "unknown"] for c in raw_items["class"].fillna("")]
-    users = atomic("user", dtype={"zip_code:token": str})
+    users = atomic("user", ("user_id", "age", "gender", "occupation", "zip_code"), dtype={"zip_code:token": str})
     return _interactions(data), _items(raw_items, titles, genres), _users(users)
 
 

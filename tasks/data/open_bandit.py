@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recause.tasks.data.io import concat_tables, find_file, ids_table, iso_to_utc, read_delimited, require_dir, typed
+from recause.tasks.data.io import (
+    concat_tables, find_file, ids_table, iso_to_utc, read_delimited, require_columns, require_dir, typed,
+)
 from recause.tasks.data.schema import SOURCE_FILE, SOURCE_ROW, BetaPrior, Dataset, DatasetError, DatasetMeta, DenseScores
 
 POLICIES = ("random", "bts")
@@ -56,7 +58,8 @@ def load_open_bandit(folder: Path, campaign: str = "all") -> Dataset:
     interactions = concat_tables([log.drop(columns=list(USER_FEATURES)) for log in logs])
     users = ids_table(concat_tables(logs), "user_id", extra=USER_FEATURES)
     item_file = _item_context(folder, campaign)
-    raw_items = read_delimited(item_file, sep=",", header=0, index_col=0, source=_source(folder, item_file))
+    raw_items = require_columns(read_delimited(item_file, sep=",", header=0, index_col=0, source=_source(folder, item_file)),
+                                ("item_id",), item_file)
     items = raw_items.assign(item_id=typed(raw_items["item_id"], "int64"))
     context = tuple(c for c in interactions.columns if c.startswith("affinity_"))
     bts = interactions[interactions["policy"] == "bts"]
@@ -136,6 +139,7 @@ def _read_log(folder: Path, policy: str, campaign: str) -> pd.DataFrame:
     """One policy's log as interaction rows, keeping ``user_feature_*`` for the users table."""
     path = find_file(folder / policy / campaign, f"{campaign}.csv", expected=f"the {policy} policy's log")
     raw = read_delimited(path, sep=",", header=0, index_col=0, source=_source(folder, path))
+    require_columns(raw, ("item_id", "timestamp", "click", "position", "propensity_score", *USER_FEATURES), path)
     affinity = [c for c in raw.columns if str(c).startswith("user-item_affinity_")]
     out = pd.DataFrame({
         "user_id": user_ids(raw[list(USER_FEATURES)]),

@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 OutcomeKind = Literal["binary", "rating"]
 
 class DatasetError(ValueError):
-    """A dataset cannot be read: a missing file or folder, an unknown name. The message says
-    what was expected where, and how to fix it."""
+    """A dataset cannot be read: a missing file or folder, an unknown name, a file that is not
+    what its name says (corrupt, binary, UTF-16, a link to nothing), or metadata the data
+    contradict. The message says what was expected where, and how to fix it. The CLI exits 3."""
 
 
 SOURCE_FILE = "_source_file"
@@ -199,9 +200,11 @@ class Dataset:
         return replace(self, **tables)
 
     def summary(self) -> dict[str, float | int | str | bool]:
-        """Counts a user checks first (rows, users, items, positives)."""
+        """Counts a user checks first (rows, users, items, positives), whatever the tables hold:
+        this runs before validation, which reports a missing ``outcome`` column."""
         inter = self.interactions
-        positive = pd.to_numeric(inter["outcome"], errors="coerce") >= self.meta.positive_threshold
+        outcome = inter["outcome"] if "outcome" in inter.columns else pd.Series(dtype="float64")
+        positive = pd.to_numeric(outcome, errors="coerce") >= self.meta.positive_threshold
         return {
             "data/name": self.meta.name,
             "data/n_interactions": len(inter),
