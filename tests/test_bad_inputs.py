@@ -172,3 +172,14 @@ def test_load_yaml_counts_aliases_at_each_use() -> None:
                      "c: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]}")
     # the mapping (1) + 3 keys + list a (1 + 10) + list b (1 + 10 × 11) + list c (1 + 10 × 111)
     assert expanded_size(tree, 10**6) == 1 + 3 + 11 + 111 + 1111
+
+
+@pytest.mark.slow
+def test_the_smallest_valid_dataset_runs_to_the_end(tmp_path: Path) -> None:
+    """Six rows, three users: every stage runs or says why it cannot (the critic needs ten users' lists)."""
+    result = recause_run(tmp_path, write_tables(tmp_path / "case"))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["validation/passed"] is True
+    assert summary["contrast/critic_skipped"] == ("the two-sample critic needs the lists of at least 10 users to train "
+                                                  "and test on; the logged rounds hold 3")

@@ -36,6 +36,9 @@ from recause.tasks.simulate.edits import Embed, EditContext, FeatureEdit
 from recause.tasks.simulate.simulator import policy_estimates
 from recause.tasks.simulate.stage import SimulateResult
 
+MIN_CRITIC_USERS = 10
+"""The critic's held-out AUC needs at least 10 lists per world (:func:`recause.models.critic.two_sample_auc`)."""
+
 
 def run_contrast(
     split: Split, dataset: Dataset, policy_sets: Sequence[PolicySet], features: TextFeatures | None,
@@ -125,11 +128,19 @@ def contrast_interventions(
     users = np.unique(rounds.user)
     users = np.sort(rng.choice(users, size=min(config.critic_users, len(users)), replace=False))
     shown = {name: p(users, np.zeros(len(users), np.int64)) for name, p in policies.items()}  # first slot
-    critic = critic_auc(shown, users, "control", rounds, reward_model, split.n_users, item_repr, user_repr, pop_z, config, seed)
+    critic_skipped = None
+    if len(users) >= MIN_CRITIC_USERS:
+        critic = critic_auc(shown, users, "control", rounds, reward_model, split.n_users, item_repr, user_repr, pop_z, config, seed)
+    else:
+        critic = {name: float("nan") for name in policies if name != "control"}
+        critic_skipped = (f"the two-sample critic needs the lists of at least {MIN_CRITIC_USERS} users to train and "
+                          f"test on; the logged rounds hold {len(users)}")
     k = min(config.k, sources.n_items)
     beyond = {name: beyond_accuracy(sample_lists(p, k, rng), sources.n_items, sources.log_popularity, sources.item_vectors)
               for name, p in shown.items()}
     result = assemble(policies, lifts, truth, caused, critic, beyond, rounds, skipped, config, outcome)
+    if critic_skipped is not None:
+        result = replace(result, metrics=result.metrics | {"contrast/critic_skipped": critic_skipped})
     if simulation is None:
         return result
     return add_simulated(result, *simulate_interventions(simulation, policies, edits, rounds, truth_world, config, seed),
