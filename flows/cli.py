@@ -219,11 +219,14 @@ def _recover(config):
 
 
 def _doctor(config) -> int:
+    from recause.flows.recovery import sweep_dead_run_folders
     from recause.flows.resume import StageStore
 
     found = _recover(config)
     swept = StageStore(Path(config.runtime.output_root) / "stages").sweep()
+    partial = sweep_dead_run_folders(Path(config.runtime.output_root) / "runs")
     lines = found.lines() + ([f"removed {len(swept)} half-written stage result(s)"] if swept else [])
+    lines += [f"removed {len(partial)} half-written file(s) of killed runs"] if partial else []
     print("\n".join(lines) if lines else "nothing to repair: no run left open by a dead process")
     return EXIT_OK
 

@@ -2,20 +2,24 @@
 
 Every run records its owner (:class:`~recause.flows.runs.Owner`: pid, host, process start time)
 as the MLflow tag ``recause.owner`` on its parent and stage runs and as the Prefect tag
-``recause-owner:<owner>`` on its flow run. :func:`recover` — called by each ``recause run`` before
-it starts, and by ``recause doctor`` — finds the runs still marked running whose owner process is
-gone on this host and closes them: MLflow runs become ``KILLED`` with an end time and a
+``recause-owner:<owner>`` on its flow run. :func:`recover_mlflow` and :func:`recover_prefect` —
+called by each ``recause run`` before it starts, and by ``recause doctor`` (which also removes the
+half-written files of dead runs, :func:`sweep_dead_run_folders`) — find the runs still marked
+running whose owner process is gone on this host and close them: MLflow runs become ``KILLED`` with an end time and a
 ``recause.crash`` tag saying what happened; Prefect flow and task runs become ``Crashed``. Runs
 owned by live processes, or by processes on other hosts (a shared tracking server), are left alone.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
-from recause.flows.runs import Owner
+from recause.flows.files import sweep_temporaries
+from recause.flows.runs import CLAIM_FILE, Owner
 from recause.mlflow_config.tracking import OWNER_TAG, store_lock
 
 CRASH_TAG = "recause.crash"
@@ -102,15 +106,16 @@ def recover_prefect(client) -> tuple[list[str], list[str]]:
     return flows, tasks
 
 
-def recover(uri: str | None, prefect: bool = True) -> Recovered:
-    """One recovery pass over the MLflow store at ``uri`` (None: tracking off) and, with
-    ``prefect``, the Prefect API this process uses (its temporary server when none is configured)."""
-    found = Recovered()
-    if uri:
-        found.mlflow_runs = recover_mlflow(uri)
-    if prefect:
-        from prefect import get_client
-
-        with get_client(sync_client=True) as client:
-            found.prefect_flow_runs, found.prefect_task_runs = recover_prefect(client)
-    return found
+def sweep_dead_run_folders(runs_root: Path) -> list[Path]:
+    """Remove the temporaries (half-written files) in the run folders under ``runs_root`` whose
+    owner process is gone; folders of live runs are left alone. Returns what was removed."""
+    removed: list[Path] = []
+    for claim in sorted(Path(runs_root).glob(f"*/{CLAIM_FILE}")):
+        try:
+            record = json.loads(claim.read_text())
+            owner = Owner(int(record["pid"]), str(record["host"]), float(record["started"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if owner.alive() is False:
+            removed += sweep_temporaries(claim.parent)
+    return removed

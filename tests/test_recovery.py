@@ -114,6 +114,17 @@ def test_sweep_removes_what_killed_writers_left(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["keep.csv", "sub"]
 
 
+def test_doctor_sweeps_the_folders_of_dead_runs_only(tmp_path: Path) -> None:
+    from recause.flows.recovery import sweep_dead_run_folders
+
+    dead = claim_run_folder(tmp_path / "runs" / "dead", dead_owner(), "dead")
+    live = claim_run_folder(tmp_path / "runs" / "live", Owner.current(), "live")
+    for folder in (dead, live):
+        (folder / ".summary.tmp-0123abcd.json").write_text("{")
+    assert sweep_dead_run_folders(tmp_path / "runs") == [dead / ".summary.tmp-0123abcd.json"]
+    assert (live / ".summary.tmp-0123abcd.json").exists()  # a live run may still be writing it
+
+
 # ---------------------------------------------------------------- resume keys and store
 
 
