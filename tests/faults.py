@@ -81,8 +81,10 @@ class Killed:
     seconds: float
 
 
-def kill_at_stage(output_root: Path, stage: str, *args: str, timeout: float = 900) -> Killed:
-    """Start ``recause run`` and SIGKILL it as soon as it logs ``stage <stage>: started``."""
+def kill_at_stage(output_root: Path, stage: str, *args: str, timeout: float = 900,
+                  sig: signal.Signals = signal.SIGKILL) -> Killed:
+    """Start ``recause run`` and send it ``sig`` (SIGKILL) as soon as it logs ``stage <stage>: started``;
+    returns once it has exited."""
     import psutil
 
     start = time.perf_counter()
@@ -95,8 +97,9 @@ def kill_at_stage(output_root: Path, stage: str, *args: str, timeout: float = 90
         lines.append(line)
         if marker in line:
             children = [c.pid for c in psutil.Process(process.pid).children(recursive=True)]
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+            os.kill(process.pid, sig)
+            lines += process.stdout.readlines()  # what it says while it goes (nothing, after SIGKILL)
+            process.wait(timeout=120)
             return Killed(stage, process.pid, children, "".join(lines), time.perf_counter() - start)
         if time.perf_counter() - start > timeout:
             break

@@ -297,3 +297,17 @@ def test_a_killed_run_is_closed_and_the_next_one_resumes(stage: str, repair: str
 
     reference = faults.comparable(concurrent[1][0].summary())
     assert faults.differences(reference, faults.comparable(resumed.summary())) == []
+
+
+@pytest.mark.slow
+def test_a_terminated_run_closes_its_own_runs(tmp_path: Path) -> None:
+    """SIGTERM (a plain ``kill``, a scheduler's stop): Prefect traps it, so the run closes what it opened itself."""
+    stopped = faults.kill_at_stage(tmp_path, "train", "--preset", "smoke", sig=signal.SIGTERM)
+    assert "Execution was aborted by a termination signal" in stopped.output
+    assert faults.survivors(stopped.children) == []
+    runs = faults.mlflow_runs(tmp_path)
+    parent = [r for r in runs if "recause.stage" not in r["tags"]]
+    assert [r["status"] for r in parent] == ["FAILED"] and parent[0]["end_time"]
+    assert not [r for r in runs if r["status"] == "RUNNING"]
+    flows, tasks = faults.prefect_runs(tmp_path)
+    assert [state for _, state in flows] == ["CRASHED"] and not [t for t in tasks if t[1] in ("RUNNING", "PENDING")]
