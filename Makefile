@@ -26,12 +26,18 @@ $(VENV)/.recbole: $(BIN)/python
 	$(PIP) install --no-deps recbole==1.2.1
 	@touch $@
 
+# The browser tests drive Debian's chromium (Playwright cannot download its own browser here).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Debian's chromium (the browser tests need it)"; exit 1; }
+	apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
 setup: $(VENV)/.installed
 
 run: setup
 	$(BIN)/recause run --dataset synthetic --preset default
 
-test: setup $(VENV)/.recbole
+test: setup $(VENV)/.recbole $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 # Re-pin every dependency from the current environment (after changing pyproject.toml).

@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the resolved configuration as YAML")
     _common(config)
     sub.add_parser("presets", help="list the presets")
+    report = sub.add_parser("report", help="rebuild a finished run's report.html from its files, without retraining")
+    report.add_argument("run", metavar="RUN_DIR_OR_MLFLOW_RUN_ID",
+                        help="a run folder (with summary.json), or the id of an MLflow run (its artifacts are downloaded)")
+    report.add_argument("--tracking-uri", help="where the MLflow run lives (default: MLFLOW_TRACKING_URI, else the local store)")
+    report.add_argument("--output-dir", help="where a report from MLflow is written (default: <output_root>/reports/<run id>)")
+    _debug_flag(report, default=argparse.SUPPRESS)
     doctor = sub.add_parser(
         "doctor", help="close the MLflow and Prefect runs of processes that died, remove half-written stage results")
     _common(doctor)
@@ -137,6 +143,8 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
     if args.command == "presets":
         print("\n".join(available_presets()))
         return EXIT_OK
+    if args.command == "report":
+        return _report_command(args)
     try:
         overrides = [*args.overrides, *(["runtime.resume=false"] if getattr(args, "fresh", False) else [])]
         config = build_config(args.preset, dataset=args.dataset, output_dir=args.output_dir, overrides=overrides, env=os.environ)
@@ -189,14 +197,46 @@ def _run(config, debug: bool = False) -> int:
         reused = json.loads(summary_path.read_text()).get("run/reused_stages", "")
         print(f"reused: {reused.replace(',', ', ')}" if reused else "reused: none (every stage computed)")
         print(f"summary: {summary_path}")
+        if (folder / "report.html").is_file():
+            print(f"report: {folder / 'report.html'}")
         return EXIT_OK
     if ours and summary_path.exists():
         summary = json.loads(summary_path.read_text())
         print(summary.get("validation/report", "the run failed"), file=sys.stderr)
         print(f"summary: {summary_path}", file=sys.stderr)
+        if (folder / "report.html").is_file():
+            print(f"report: {folder / 'report.html'}", file=sys.stderr)
         return EXIT_INVALID_DATA
     state.result()  # raises what failed the run (a DatasetError, a ConfigurationError...): main reports it
     raise RuntimeError(f"the flow ended in state {state.type.value} without a summary or an error")
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    """``recause report RUN``: from a run folder, or from an MLflow run's artifacts."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from recause.flows.config import build_config
+    from recause.flows.report import report_from_mlflow, write_report
+    from recause.mlflow_config.tracking import tracking_uri
+    from recause.tasks.config import ConfigurationError
+
+    folder = Path(args.run).expanduser()
+    if folder.is_dir():
+        try:
+            path = write_report(folder)
+        except FileNotFoundError as error:
+            raise ConfigurationError(str(error)) from None
+    else:
+        if any(sep in args.run for sep in ("/", "\\")) or args.run.startswith("."):
+            raise ConfigurationError(f"{args.run} is not a folder (give a run folder or an MLflow run id)")
+        config = build_config("default", env=os.environ)
+        uri = args.tracking_uri or tracking_uri(config.tracking.tracking_uri, config.runtime.output_root)
+        destination = Path(args.output_dir) if args.output_dir else Path(config.runtime.output_root) / "reports" / args.run
+        try:
+            path = report_from_mlflow(args.run, uri, destination)
+        except (LookupError, FileNotFoundError) as error:
+            raise ConfigurationError(str(error).splitlines()[0]) from None
+    print(f"report: {path}")
+    return EXIT_OK
 
 
 def _recover(config):

@@ -10,6 +10,8 @@ baselines, so one harness scores them all.
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,6 +21,8 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from recause.flows.artifacts import write_summary
+from recause.flows.files import write_text_atomic
+from recause.flows.report import PROVENANCE_NAME, write_report
 from recause.flows.config import PROJECT_ROOT, PipelineConfig, run_folder
 from recause.flows.provenance import code_hash, data_hash, git_commit, package_versions
 from recause.flows.recovery import PREFECT_OWNER_PREFIX
@@ -98,6 +102,8 @@ def pipeline(config: PipelineConfig) -> dict[str, Any]:
         **{f"version.{k}": v for k, v in package_versions().items()},
     }
     tracker.start(folder.name, config.flat(), tags)
+    provenance = _provenance(config, tags, tracker)
+    _write_provenance(folder, provenance)
     summary: dict[str, Any] = {"run/dataset": config.data.dataset, "run/preset": config.preset}
     stages = _Stages(tracker, folder, logger, StageStore(Path(config.runtime.output_root) / "stages"), config.runtime.resume)
     try:
@@ -111,13 +117,34 @@ def pipeline(config: PipelineConfig) -> dict[str, Any]:
     summary["mlflow/tracking_uri"] = tracker.uri
     path = write_summary(summary, folder)
     tracker.log_summary(summary)
+    _write_provenance(folder, provenance | {"data_hash": stages.data_hash,
+                                            "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
+    report = write_report(folder)
+    for written in (folder / PROVENANCE_NAME, report):
+        tracker.log_artifact_to(tracker.run_id, written, None)
     passed = bool(summary.get("validation/passed", False))
     tracker.finish("FINISHED" if passed else "FAILED")
-    _publish(summary, path, tracker)
+    _publish(summary, path, report, tracker)
     logger.info("summary: %s", path)
+    logger.info("report: %s", report)
     if not passed:
         return Failed(message=summary["validation/report"], data=summary)
     return Completed(message=f"summary written to {path}", data=summary)
+
+
+def _provenance(config: PipelineConfig, tags: dict[str, Any], tracker: RunTracker) -> dict[str, Any]:
+    """What reproduces this run (``provenance.json``; the report's last section)."""
+    return {
+        "dataset": config.data.dataset, "preset": config.preset, "seed": config.runtime.seed,
+        "git_commit": tags["recause.git_commit"], "versions": package_versions(),
+        "mlflow_run_id": tracker.run_id, "mlflow_experiment": tracker.experiment, "mlflow_tracking_uri": tracker.uri,
+        "prefect_flow_run_id": flow_run.id, "prefect_flow_run_name": flow_run.name, "prefect_flow_run_url": flow_run.ui_url,
+        "started_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _write_provenance(folder: Path, provenance: dict[str, Any]) -> None:
+    write_text_atomic(folder / PROVENANCE_NAME, json.dumps(provenance, indent=2, default=str, sort_keys=True))
 
 
 STAGE_RUN = object()
@@ -131,6 +158,7 @@ class _Stages:
     def __init__(self, tracker: RunTracker, folder: Path, logger, store: StageStore, resume: bool) -> None:
         self.tracker, self.folder, self.logger, self.store, self.resume = tracker, folder, logger, store, resume
         self.summary: dict[str, Any] = {}
+        self.data_hash: str | None = None
         self.keys: dict[int, str] = {}
         self.reused: list[str] = []
         self.code = code_hash(PROJECT_ROOT) + repr(sorted(package_versions().items()))
@@ -195,7 +223,7 @@ def _run_stages(config: PipelineConfig, stages: _Stages) -> dict[str, Any]:
     dataset = stages.run("validate", validate_task, loaded, config.validation, folder / "validation", cache=False)
     if dataset is None:
         return stages.summary
-    content = data_hash(dataset)
+    content = stages.data_hash = data_hash(dataset)
     stages.tracker.set_tags({"recause.data_hash": content})
     stages.register(dataset, derived_key(content, config.data.model_dump_json() + config.world.model_dump_json() + str(seed)))
     split = stages.run("split", split_task, dataset, config.split, seed)
@@ -230,8 +258,8 @@ def _run_stages(config: PipelineConfig, stages: _Stages) -> dict[str, Any]:
     return stages.summary
 
 
-def _publish(summary: dict[str, Any], path: Path, tracker: RunTracker) -> None:
-    """A Prefect markdown artifact with the key numbers and where the MLflow run lives."""
+def _publish(summary: dict[str, Any], path: Path, report: Path, tracker: RunTracker) -> None:
+    """A Prefect markdown artifact with the key numbers, the run report and where the MLflow run lives."""
     lines = [f"# Recause run: {summary['run/dataset']} ({summary['run/preset']})", "", "| metric | value |", "|---|---|"]
     for key in KEY_METRICS:
         if key in summary:
@@ -244,6 +272,8 @@ def _publish(summary: dict[str, Any], path: Path, tracker: RunTracker) -> None:
     lines += [
         "",
         f"MLflow run `{tracker.run_id}` in `{tracker.experiment}` at `{tracker.uri}`" + (f" — [open]({link})" if link else ""),
+        f"Report: [{report.name}]({report.resolve().as_uri()}) — `{report}`"
+        + (f" (also the MLflow run's artifact `{report.name}`)" if tracker.run_id else ""),
         f"Summary: `{path}`",
     ]
     create_markdown_artifact("\n".join(lines), key="recause-summary", description="Key metrics of this run")

@@ -104,8 +104,21 @@ def test_verdict_wording() -> None:
     e = Estimate(0.1, 0.1, 0.05, 0.15)
     up = Lift(e, e, e, Estimate(0.041, 0.04, 0.01, 0.073))
     flat = Lift(e, e, e, Estimate(0.02, 0.02, -0.01, 0.05))
-    assert verdict("x", up, "click rate") == "x: raises the click rate by +4.1% [+1.0%, +7.3%]"
-    assert verdict("x", flat, "click rate").startswith("x: no detectable change in the click rate")
+    down = Lift(e, e, e, Estimate(-0.904, -0.9, -0.921, -0.88))
+    assert verdict("x", up, "click rate") == "x: raises the click rate by 4.1% [1.0%, 7.3%]"
+    assert verdict("x", down, "click rate") == "x: lowers the click rate by 90.4% [88.0%, 92.1%]"  # no double negative
+    assert verdict("x", flat, "click rate") == "x: no detectable change in the click rate (+2.0% [-1.0%, +5.0%])"
+
+
+def test_clustered_interval_counts_users_not_rounds() -> None:
+    from recause.tasks.contrast.estimation import clustered_mean
+
+    # two users, two rounds each: values 1,1 (user 0) and 3,3 (user 1); mean 2; residual sums ±2
+    # → se = sqrt(4 + 4) / 4 = 0.7071; the 95% interval is 2 ± 1.95996 × 0.7071
+    interval = clustered_mean(np.array([1.0, 1.0, 3.0, 3.0]), np.array([0, 0, 1, 1]), 0.05)
+    assert interval.value == pytest.approx(2.0)
+    assert interval.high - interval.value == pytest.approx(1.959964 * np.sqrt(8) / 4, rel=1e-5)
+    assert interval.value - interval.low == pytest.approx(interval.high - interval.value)
 
 
 @pytest.mark.slow

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recause.flows.config import build_config
@@ -49,14 +51,22 @@ def selected_model(summary: dict) -> tuple[set[str], float, str]:
     return {n for n, (v, _) in scores.items() if v == best}, best, {n: p for n, (_, p) in scores.items()}
 
 
-def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def smoke_run(prefect_harness, tmp_path_factory):
+    """One smoke run of the pipeline on the synthetic world: (output root, config, final state, wall seconds)."""
     from recause.flows.pipeline import pipeline
-    from recause.tasks.data.synthetic import load_synthetic
 
+    tmp_path = tmp_path_factory.mktemp("smoke")
     config = smoke_config(tmp_path)
     started = time.perf_counter()
     state = pipeline(config, return_state=True)
-    wall = time.perf_counter() - started
+    return tmp_path, config, state, time.perf_counter() - started
+
+
+def test_smoke_pipeline_on_the_synthetic_world(smoke_run) -> None:
+    from recause.tasks.data.synthetic import load_synthetic
+
+    tmp_path, config, state, wall = smoke_run
     assert state.is_completed(), state.message
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     # the baselines' ranking and causal metrics and the oracles' true policy values are there
@@ -133,7 +143,53 @@ def test_smoke_pipeline_on_the_synthetic_world(prefect_harness, tmp_path: Path) 
     assert summary["features/has_text"] is True and summary["features/backend"] == "onnx"
     assert "baseline/content/ranking/recall_at_20" in summary
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert "summary.json" in artifacts
+    assert {"summary.json", "report.html", "provenance.json"} <= artifacts
+    provenance = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert provenance["seed"] == config.runtime.seed and provenance["data_hash"] == parent.data.tags["recause.data_hash"]
+    assert provenance["mlflow_run_id"] == parent.info.run_id and provenance["versions"]["torch"]
+    # the GNN's estimate of what each policy causes, beside the truth of the same estimand
+    table = pd.read_csv(tmp_path / "run" / "contrast" / "interventions.csv").set_index("policy")
+    assert table.loc["random", "caused_lift_low"] <= table.loc["random", "caused_lift"] <= table.loc["random", "caused_lift_high"]
+    swaps = table[table["kind"].isna()]  # policy swaps (feature edits are the simulator's: no importance weights)
+    assert np.isfinite(table.loc["control", "true_caused_seen"]) and swaps["ess"].gt(0).all()
+    for name in ("training_curves", "propensity_calibration", "uplift_vs_truth"):
+        assert (tmp_path / "run" / "model" / f"{name}.csv").is_file() and (tmp_path / "run" / "model" / f"{name}.png").is_file()
+    curves = pd.read_csv(tmp_path / "run" / "model" / "training_curves.csv")
+    assert set(curves["model"]) == {"gnn_causal", "gnn_naive", "gnn_t_learner"} and curves["train/loss"].notna().all()
+
+
+@pytest.mark.browser
+def test_the_run_report_in_a_real_browser(smoke_run) -> None:
+    """The smoke run's report.html in headless Chromium: the answer comes first and names the top
+    intervention with its interval, nothing is fetched from beyond this machine, and a full-page
+    screenshot is saved (outputs/test-screenshots/report-smoke.png)."""
+    from recause.tasks.report import answer
+    from browser import SCREENSHOTS, chromium_page
+
+    tmp_path, _, state, _ = smoke_run
+    assert state.is_completed(), state.message
+    folder = tmp_path / "run"
+    summary = json.loads((folder / "summary.json").read_text())
+    top = answer(pd.read_csv(folder / "contrast" / "interventions.csv"), summary)[0]
+    assert top.subject  # the smoke world's GNN estimates uplift: some intervention leads
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with chromium_page() as page:
+        requests: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto((folder / "report.html").as_uri(), wait_until="load")
+        first = page.locator("main > section").first
+        assert first.get_attribute("id") == "answer"
+        # nothing but the title sits above the answer, which fits in the first screen
+        box = first.bounding_box()
+        assert box is not None and box["y"] < 150
+        headline = first.locator("p.headline").inner_text()
+        assert headline.startswith(top.subject) and re.search(r"\[[-+]?\d+\.\d+, [-+]?\d+\.\d+", headline), headline
+        images = page.locator("img")
+        assert images.count() >= 5 and all(images.nth(i).evaluate("i => i.naturalWidth > 0") for i in range(images.count()))
+        page.screenshot(path=str(SCREENSHOTS / "report-smoke.png"), full_page=True)
+    external = [url for url in requests if not url.startswith(("file:", "data:"))]
+    assert external == [], external
+    assert (SCREENSHOTS / "report-smoke.png").stat().st_size > 0
 
 
 @pytest.mark.integration

@@ -36,6 +36,6 @@ def contrast_task(split: Split, dataset: Dataset, policy_sets: list[PolicySet], 
     result = run_contrast(split, dataset, policy_sets, features, config, seed, simulation, embed)
     if isinstance(result, str):
         return StageResult(None, {"contrast/skipped": result}, notes=(f"contrastive evaluation skipped: {result}",))
-    metrics = result.metrics | {"interventions/verdicts": "\n".join(result.verdicts)}
+    metrics = result.metrics | {"interventions/verdicts": "\n".join(result.verdicts), "contrast/outcome": outcome_label(dataset.meta)}
     files = write_contrast(result, folder, outcome_label(dataset.meta))
     return StageResult(result, metrics, tuple(files), tuple(result.verdicts))

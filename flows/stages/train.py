@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from recause.flows.artifacts import write_effect_map
+from recause.flows.artifacts import write_effect_map, write_training, write_truth_check
 from recause.flows.stages import TASK_OPTIONS, StageResult
 from recause.mlflow_config.tracking import RunTarget, lightning_logger
 from recause.tasks.data import Dataset
@@ -37,4 +37,7 @@ def train_task(split: Split, dataset: Dataset, config: TrainConfig, features: Te
     files = sorted((folder / "checkpoints").glob("*/best.ckpt"))
     if report.effect_map is not None:
         files += write_effect_map(report.effect_map, folder)
+    files += write_training(report.curves, {name: m.plan.monitor for name, m in models.models.items()}, folder)
+    if report.truth is not None:
+        files += write_truth_check(report.truth.calibration, report.truth.uplift_sample, folder)
     return StageResult(models, report.metrics, tuple(files))

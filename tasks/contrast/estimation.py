@@ -117,6 +117,8 @@ class Compressed:
     q_hat: np.ndarray  # (n, 2, 1): [q̂(logged item), mean q̂ of the other items under π]
     truth: np.ndarray | None  # (n,) Σ_a π(a) (p0 + κ_k τ) or None
     caused: np.ndarray | None  # (n,) Σ_a π(a) κ_k τ: the part of the outcome the recommendation caused
+    caused_hat: np.ndarray | None = None  # (n,) Σ_a π(a) τ̂(u, a): the outcome caused per recommendation seen, by τ̂
+    caused_seen: np.ndarray | None = None  # (n,) Σ_a π(a) τ: the same, exact (caused = κ_k × caused_seen)
 
 
 def compress(
@@ -126,14 +128,16 @@ def compress(
     context: sparse.csr_matrix,
     world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None = None,
     block_users: int = 256,
+    uplift: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, Compressed]:
     """Every policy's two-action form, by blocks of users: a slot-free policy (:class:`SlotFree`) and
     the truth are evaluated once per user, q̂ once per round.
 
     ``world``: (world, world ids of the split's users, world ids of its items) for exact values.
+    ``uplift``: split user indices (B,) -> (B, n_items) τ̂, for each policy's estimated caused outcome.
     """
     n = len(rounds.user)
-    parts = {name: {key: np.empty(n) for key in ("pi", "q_other", "truth", "caused")} for name in policies}
+    parts = {name: {key: np.empty(n) for key in ("pi", "q_other", "truth", "caused", "caused_hat", "caused_seen")} for name in policies}
     q_logged = np.empty(n)
     order = np.argsort(rounds.user, kind="stable")
     users_sorted = rounds.user[order]
@@ -151,6 +155,7 @@ def compress(
             truth_world, world_users, world_items = world
             p0, p1 = truth_world.potential_outcomes(world_users[block], world_items)  # (U, n_items)
             kappa = truth_world.examination(rounds.n_slots)[slots]
+        tau_hat = uplift(block) if uplift is not None else None  # (U, n_items)
         for name, policy in policies.items():
             per_user = policy.per_user(block) if isinstance(policy, SlotFree) else None
             p = per_user[inverse] if per_user is not None else policy(users, slots)  # (R, n_items)
@@ -166,12 +171,67 @@ def compress(
                     base, effect = np.einsum("ri,ri->r", p, p0[inverse]), np.einsum("ri,ri->r", p, (p1 - p0)[inverse])
                 parts[name]["truth"][rows] = base + kappa * effect
                 parts[name]["caused"][rows] = kappa * effect
+                parts[name]["caused_seen"][rows] = effect
+            if tau_hat is not None:
+                parts[name]["caused_hat"][rows] = (np.einsum("ui,ui->u", per_user, tau_hat)[inverse] if per_user is not None
+                                                   else np.einsum("ri,ri->r", p, tau_hat[inverse]))
     out = {}
     for name, part in parts.items():
         dist = np.stack([part["pi"], 1.0 - part["pi"]], axis=1)[:, :, None]
         q_hat = np.stack([q_logged, np.clip(part["q_other"], 0.0, 1.0)], axis=1)[:, :, None]
         known = world is not None
-        out[name] = Compressed(dist, q_hat, part["truth"] if known else None, part["caused"] if known else None)
+        out[name] = Compressed(dist, q_hat, part["truth"] if known else None, part["caused"] if known else None,
+                               part["caused_hat"] if uplift is not None else None, part["caused_seen"] if known else None)
+    return out
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A value with its (1 − α) interval."""
+
+    value: float
+    low: float
+    high: float
+
+
+def clustered_mean(values: np.ndarray, clusters: np.ndarray, alpha: float) -> Interval:
+    r"""The mean of per-round ``values`` with a normal interval whose standard error is clustered by
+    ``clusters`` (the user: one user's rounds are not independent):
+    :math:`\mathrm{se} = \sqrt{\sum_u (S_u - n_u \bar v)^2} / N`, :math:`S_u` the sum of user u's values."""
+    from scipy.stats import norm
+
+    n = len(values)
+    mean = float(values.mean())
+    _, codes = np.unique(clusters, return_inverse=True)
+    residual = np.bincount(codes, weights=values - mean)
+    se = float(np.sqrt((residual**2).sum())) / n
+    z = float(norm.ppf(1 - alpha / 2))
+    return Interval(mean, mean - z * se, mean + z * se)
+
+
+def effective_sample_size(compressed: Compressed, rounds: Rounds) -> float:
+    r"""Kish's effective sample size of the importance weights :math:`w = \pi(a_t \mid x_t) / p_t`:
+    :math:`(\sum w)^2 / \sum w^2` — how many rounds the weighting estimators (IPW, DR) effectively rest on."""
+    weights = compressed.action_dist[:, 0, 0] / rounds.pscore
+    total = float((weights**2).sum())
+    return float(weights.sum()) ** 2 / total if total > 0 else 0.0
+
+
+def caused_estimates(compressed: Mapping[str, Compressed], rounds: Rounds, control: str,
+                     alpha: float) -> dict[str, tuple[Interval, Interval | None]]:
+    """Each policy's estimated outcome caused per recommendation seen, E_t[Σ_a π(a) τ̂(u_t, a)] (τ̂ is the
+    effect of an item the user examines: the slot's examination probability is not in it), and (not for the control)
+    its difference from the control's on the same rounds — both with user-clustered intervals.
+
+    The interval is the sampling error over the logged rounds; the error of τ̂ itself is not in it
+    (on the synthetic world the report sets each estimate beside the truth). Empty without τ̂."""
+    if compressed[control].caused_hat is None:
+        return {}
+    base = compressed[control].caused_hat
+    out: dict[str, tuple[Interval, Interval | None]] = {}
+    for name, c in compressed.items():
+        value = clustered_mean(c.caused_hat, rounds.user, alpha)
+        out[name] = (value, None if name == control else clustered_mean(c.caused_hat - base, rounds.user, alpha))
     return out
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from recause.models.ope.comparison import Lift
 from recause.tasks.contrast.config import ContrastConfig
-from recause.tasks.contrast.estimation import Rounds
+from recause.tasks.contrast.estimation import Interval, Rounds
 
 
 def verdict(name: str, lift: Lift, outcome: str) -> str:
@@ -25,13 +25,13 @@ def verdict(name: str, lift: Lift, outcome: str) -> str:
 
 
 def verdict_line(name: str, value: float, low: float, high: float, outcome: str) -> str:
-    """The verdict of a relative lift ``value`` with interval [``low``, ``high``]."""
-    span = f"{value:+.1%} [{low:+.1%}, {high:+.1%}]"
+    """The verdict of a relative lift ``value`` with interval [``low``, ``high``], the word carrying the
+    sign: "raises … by 4.1% [1.0%, 7.3%]", "lowers … by 90.4% [88.0%, 92.1%]" (a fall's magnitudes)."""
     if low > 0:
-        return f"{name}: raises the {outcome} by {span}"
+        return f"{name}: raises the {outcome} by {value:.1%} [{low:.1%}, {high:.1%}]"
     if high < 0:
-        return f"{name}: lowers the {outcome} by {span}"
-    return f"{name}: no detectable change in the {outcome} ({span})"
+        return f"{name}: lowers the {outcome} by {-value:.1%} [{-high:.1%}, {-low:.1%}]"
+    return f"{name}: no detectable change in the {outcome} ({value:+.1%} [{low:+.1%}, {high:+.1%}])"
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,16 @@ class ContrastResult:
     skipped: dict[str, str]
 
 
-def assemble(policies, lifts, truth, caused, critic, beyond, rounds: Rounds, skipped, config: ContrastConfig, outcome: str) -> ContrastResult:
+def assemble(policies, lifts, truth, caused, critic, beyond, rounds: Rounds, skipped, config: ContrastConfig, outcome: str,
+             estimated_caused: Mapping[str, tuple[Interval, Interval | None]] | None = None,
+             ess: Mapping[str, float] | None = None, references: set[str] | frozenset[str] = frozenset(),
+             caused_seen: Mapping[str, float] | None = None) -> ContrastResult:
+    """The table, metrics and verdicts. ``estimated_caused``: name -> (caused outcome per round by τ̂,
+    its difference from the control's), where the causal GNN estimated the uplift; ``ess``: name ->
+    the importance weights' effective sample size; ``references``: interventions that use the truth
+    (the oracles) — yardsticks, not candidates to deploy; ``caused_seen``: name -> the exact outcome caused
+    per recommendation seen (synthetic world), the truth of the τ̂ estimate."""
+    estimated_caused, ess, caused_seen = estimated_caused or {}, ess or {}, caused_seen or {}
     record = config.estimator_of_record
     names = list(policies)
     rows, metrics, verdicts = [], {}, []
@@ -53,7 +62,10 @@ def assemble(policies, lifts, truth, caused, critic, beyond, rounds: Rounds, ski
     metrics["contrast/control"] = "logging policy" if rounds.control == "logging" else "uniform random"
     metrics["contrast/estimator_of_record"] = record
     for name in names:
-        row: dict[str, float | str] = {"policy": name}
+        row: dict[str, float | str] = {"policy": name, "reference": name in references}
+        if name in ess:
+            row["ess"] = ess[name]
+            metrics[f"interventions/{name}/ess"] = ess[name]
         for est, by_name in lifts.items():
             value = next(iter(by_name.values())).control if name == "control" else by_name[name].treatment
             row |= {f"{est}": value.value, f"{est}_low": value.low, f"{est}_high": value.high}
@@ -78,6 +90,19 @@ def assemble(policies, lifts, truth, caused, critic, beyond, rounds: Rounds, ski
         if name in caused:
             row["true_caused"] = caused[name]
             metrics[f"interventions/{name}/true_caused_value"] = caused[name]
+        if name in caused_seen:
+            row["true_caused_seen"] = caused_seen[name]
+            metrics[f"interventions/{name}/true_caused_seen"] = caused_seen[name]
+        if name in estimated_caused:
+            value, difference = estimated_caused[name]
+            row |= {"caused": value.value, "caused_low": value.low, "caused_high": value.high}
+            metrics |= {f"interventions/{name}/caused/estimate": value.value, f"interventions/{name}/caused/ci_low": value.low,
+                        f"interventions/{name}/caused/ci_high": value.high}
+            if difference is not None:
+                row |= {"caused_lift": difference.value, "caused_lift_low": difference.low, "caused_lift_high": difference.high}
+                metrics |= {f"interventions/{name}/caused_lift": difference.value,
+                            f"interventions/{name}/caused_lift_ci_low": difference.low,
+                            f"interventions/{name}/caused_lift_ci_high": difference.high}
         row |= beyond[name]
         metrics |= {f"interventions/{name}/{key}": value for key, value in beyond[name].items()}
         rows.append(row)

@@ -22,7 +22,15 @@ import numpy as np
 from recause.models.world.scm import SyntheticWorld
 from recause.tasks.contrast.beyond import beyond_accuracy, critic_auc, sample_lists
 from recause.tasks.contrast.config import ContrastConfig
-from recause.tasks.contrast.estimation import Rounds, compress, estimate, fit_reward_model, logged_rounds
+from recause.tasks.contrast.estimation import (
+    Rounds,
+    caused_estimates,
+    compress,
+    effective_sample_size,
+    estimate,
+    fit_reward_model,
+    logged_rounds,
+)
 from recause.tasks.contrast.interventions import InterventionSpec, SlotPolicy, control_policy
 from recause.tasks.contrast.result import ContrastResult, assemble
 from recause.tasks.contrast.simulated import add_simulated
@@ -35,6 +43,9 @@ from recause.tasks.simulate.answers import answer_edit, exact_answer
 from recause.tasks.simulate.edits import Embed, EditContext, FeatureEdit
 from recause.tasks.simulate.simulator import policy_estimates
 from recause.tasks.simulate.stage import SimulateResult
+
+UPLIFT_SCORES = "gnn_causal_uplift"
+"""The scored policy whose scores are the causal GNN's τ̂(u, i): each policy's caused outcome is estimated with them."""
 
 MIN_CRITIC_USERS = 10
 """The critic's held-out AUC needs at least 10 lists per world (:func:`recause.models.critic.two_sample_auc`)."""
@@ -108,15 +119,20 @@ def contrast_interventions(
             policies[spec.name], specs[spec.name] = built, spec
     reward_model, context = fit_reward_model(rounds, split.n_users, sources.log_popularity, config.reward_folds, seed)
     truth_world = (world, split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)) if world is not None else None
-    compressed = compress(policies, rounds, reward_model, context, truth_world)
+    compressed = compress(policies, rounds, reward_model, context, truth_world, uplift=sources.scores.get(UPLIFT_SCORES))
     lifts = estimate(compressed, rounds, "control", config, seed)
+    estimated_caused = caused_estimates(compressed, rounds, "control", config.alpha)
+    ess = {name: effective_sample_size(c, rounds) for name, c in compressed.items()}
+    references = {name for name, spec in specs.items() if spec is not None and str(spec.deploys).startswith("oracle")}
 
     truth: dict[str, float] = {}
     caused: dict[str, float] = {}
+    caused_seen: dict[str, float] = {}
     for name, spec in specs.items():
         if world is not None:
             truth[name] = float(compressed[name].truth.mean())
             caused[name] = float(compressed[name].caused.mean())
+            caused_seen[name] = float(compressed[name].caused_seen.mean())
         elif spec is not None and known_values and spec.deploys in known_values:
             truth[name] = float(known_values[spec.deploys])
 
@@ -138,7 +154,8 @@ def contrast_interventions(
     k = min(config.k, sources.n_items)
     beyond = {name: beyond_accuracy(sample_lists(p, k, rng), sources.n_items, sources.log_popularity, sources.item_vectors)
               for name, p in shown.items()}
-    result = assemble(policies, lifts, truth, caused, critic, beyond, rounds, skipped, config, outcome)
+    result = assemble(policies, lifts, truth, caused, critic, beyond, rounds, skipped, config, outcome, estimated_caused,
+                      ess, references, caused_seen)
     if critic_skipped is not None:
         result = replace(result, metrics=result.metrics | {"contrast/critic_skipped": critic_skipped})
     if simulation is None:

@@ -2,6 +2,7 @@
 
 - :class:`BestWeights` keeps the best validation check's weights in memory and restores them;
 - :class:`EpochTimer` measures the wall seconds of each training epoch (validation excluded);
+- :class:`EpochCurves` records each epoch's logged losses and validation metrics (the training curves);
 - :func:`torch_threads` sets torch's intra-op threads for a block; :func:`quiet_lightning`
   silences Lightning's start-up chatter and known warnings.
 """
@@ -63,6 +64,21 @@ class EpochTimer(Callback):
     @property
     def mean(self) -> float:
         return float(np.mean(self.seconds)) if self.seconds else float("nan")
+
+
+class EpochCurves(Callback):
+    """One row per training epoch: ``epoch`` and every scalar Lightning logged by its end
+    (``train/loss``, ``val/…``; a validation metric repeats its last value on epochs without a check)."""
+
+    def __init__(self):
+        self.rows: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer, module) -> None:
+        row = {"epoch": float(trainer.current_epoch)}
+        for name, value in trainer.callback_metrics.items():
+            if getattr(value, "numel", lambda: 1)() == 1:
+                row[name] = float(value)
+        self.rows.append(row)
 
 
 @contextlib.contextmanager

@@ -36,6 +36,7 @@ class TrainedModel:
     plan: Plan
     name: str
     history: dict[str, float] = field(default_factory=dict)
+    curves: list[dict[str, float]] = field(default_factory=list)  # per epoch: epoch, train/loss, val/… (EpochCurves)
 
     @property
     def identifiable(self) -> bool:
@@ -185,15 +186,15 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from recause.tasks.train.callbacks import BestWeights, EpochTimer, quiet_lightning, torch_threads
+    from recause.tasks.train.callbacks import BestWeights, EpochCurves, EpochTimer, quiet_lightning, torch_threads
 
     plan, config = spec.plan, spec.config
     with torch_threads(config.threads):
         L.seed_everything(config.seed, workers=False, verbose=False)
         built = build(spec, split, meta, features)
         best = BestWeights(plan.monitor, plan.mode)
-        timer = EpochTimer()
-        callbacks = [timer, best]
+        timer, curves = EpochTimer(), EpochCurves()
+        callbacks = [timer, best, curves]
         if built.val_loader is not None:
             callbacks.append(EarlyStopping(plan.monitor, patience=config.patience, mode=plan.mode, check_finite=False))
         if checkpoint_dir is not None:
@@ -215,7 +216,7 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
             "epochs": float(trainer.current_epoch), "best_epoch": float(best.epoch), f"best_{plan.monitor}": best.value,
             "seconds": time.perf_counter() - start, "seconds_per_epoch": timer.mean, "steps_per_epoch": float(len(built.train_loader)),
         }
-    return TrainedModel(built.module, config, plan, spec.name, history)
+    return TrainedModel(built.module, config, plan, spec.name, history, curves.rows)
 
 
 def train_model(split: Split, meta: DatasetMeta, config: TrainConfig, features=None, logger=None,

@@ -1,7 +1,8 @@
 """What the causal GNN says, checked and shown: ground-truth errors and the causal effect map.
 
-- :func:`truth_metrics` (synthetic world only): PEHE and ATE error of the uplift, propensity MAE and
-  calibration error against the world's exact P(E=1 | u, i), over every user–item pair.
+- :func:`truth_check` / :func:`truth_metrics` (synthetic world only): PEHE and ATE error of the uplift, propensity MAE and
+  calibration error against the world's exact P(E=1 | u, i), over every user–item pair; the
+  calibration table and a τ̂-vs-τ sample for the report.
 - :func:`causal_effect_map`: mean τ̂ per user segment × item topic — where recommending changes
   behaviour and where users would have found the items anyway. Pure: returns a DataFrame
   (:func:`recause.flows.artifacts.write_effect_map` draws it).
@@ -26,10 +27,21 @@ from recause.tasks.train.fit import ModelSet
 Scores = Callable[[np.ndarray], np.ndarray]
 
 
-def truth_metrics(
+@dataclass(frozen=True)
+class TruthCheck:
+    """The causal model against the synthetic world's truth: the flat metrics (:func:`truth_metrics`),
+    the propensity calibration table (:func:`calibration_table`; None without a propensity head) and a
+    uniform sample of user–item pairs with ``tau_hat`` and ``tau`` (None when uplift is not identified)."""
+
+    metrics: dict[str, float]
+    calibration: pd.DataFrame | None
+    uplift_sample: pd.DataFrame | None
+
+
+def truth_check(
     world: SyntheticWorld, split: Split, uplift: Scores | None = None, propensity: Scores | None = None,
-    *, user_batch: int = 512, bins: int = 10,
-) -> dict[str, float]:
+    *, user_batch: int = 512, bins: int = 10, sample: int = 4000, seed: int = 0,
+) -> TruthCheck:
     r"""Errors of estimated uplift and propensity against the world, over all n_users × n_items pairs.
 
     - ``causal/pehe`` = :math:`\sqrt{\overline{(\hat\tau - \tau)^2}}` (precision in estimating
@@ -39,12 +51,15 @@ def truth_metrics(
       calibration error :math:`\sum_b \frac{n_b}{N}|\bar{\hat g}_b - \bar g_b|` over ``bins``
       equal-count bins of :math:`\hat g` (against the true probabilities, not sampled labels).
 
-    ``uplift`` / ``propensity``: score functions of split user indices -> (n, n_items).
+    ``uplift`` / ``propensity``: score functions of split user indices -> (n, n_items). ``sample``
+    pairs (drawn uniformly with ``seed``) keep their τ̂ and τ for the estimated-vs-true plot.
     """
     world_users = split.users.ids.astype(np.int64)
     world_items = split.items.ids.astype(np.int64)
     sq = err_sum = tau_hat_sum = tau_sum = 0.0
-    g_hat_all, g_all = [], []
+    g_hat_all, g_all, kept = [], [], []
+    n_pairs = split.n_users * split.n_items
+    chosen = np.sort(np.random.default_rng([seed, 29]).choice(n_pairs, size=min(sample, n_pairs), replace=False))
     n = 0
     for start in range(0, split.n_users, user_batch):
         block = np.arange(start, min(start + user_batch, split.n_users))
@@ -54,6 +69,10 @@ def truth_metrics(
             sq += float(((tau_hat - tau) ** 2).sum())
             tau_hat_sum += float(tau_hat.sum())
             tau_sum += float(tau.sum())
+            lo, hi = np.searchsorted(chosen, [start * split.n_items, (block[-1] + 1) * split.n_items])
+            flat = chosen[lo:hi] - start * split.n_items
+            kept.append(pd.DataFrame({"user": block[flat // split.n_items], "item": flat % split.n_items,
+                                      "tau_hat": tau_hat.ravel()[flat], "tau": tau.ravel()[flat]}))
         if propensity is not None:
             g_hat = propensity(block)
             g = world.exposure_propensity(world_users[block], world_items)
@@ -62,13 +81,32 @@ def truth_metrics(
             g_all.append(g.ravel().astype(np.float32))
         n += len(block) * split.n_items
     out: dict[str, float] = {}
+    calibration = uplift_sample = None
     if uplift is not None:
         out |= {"causal/pehe": float(np.sqrt(sq / n)), "causal/ate": tau_hat_sum / n, "causal/ate_true": tau_sum / n,
                 "causal/ate_abs_error": abs(tau_hat_sum - tau_sum) / n}
+        uplift_sample = pd.concat(kept, ignore_index=True)
     if propensity is not None:
+        predicted, truth = np.concatenate(g_hat_all), np.concatenate(g_all)
         out["propensity/mae"] = err_sum / n
-        out["propensity/calibration_error"] = calibration_error(np.concatenate(g_hat_all), np.concatenate(g_all), bins)
-    return out
+        out["propensity/calibration_error"] = calibration_error(predicted, truth, bins)
+        calibration = calibration_table(predicted, truth, bins)
+    return TruthCheck(out, calibration, uplift_sample)
+
+
+def truth_metrics(world: SyntheticWorld, split: Split, uplift: Scores | None = None, propensity: Scores | None = None,
+                  *, user_batch: int = 512, bins: int = 10) -> dict[str, float]:
+    """The flat metrics of :func:`truth_check` alone."""
+    return truth_check(world, split, uplift, propensity, user_batch=user_batch, bins=bins, sample=0).metrics
+
+
+def calibration_table(predicted: np.ndarray, truth: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """One row per equal-count bin of ``predicted``: its ``pairs``, mean ``predicted`` and mean ``true``
+    probability — the reliability diagram behind :func:`calibration_error`."""
+    order = np.argsort(predicted, kind="stable")
+    rows = [{"bin": b, "pairs": len(chunk), "predicted": float(predicted[chunk].mean()), "true": float(truth[chunk].mean())}
+            for b, chunk in enumerate(np.array_split(order, bins)) if len(chunk)]
+    return pd.DataFrame(rows)
 
 
 def calibration_error(predicted: np.ndarray, truth: np.ndarray, bins: int = 10) -> float:
@@ -145,11 +183,14 @@ def topic_names(features: TextFeatures | None, n_topics: int) -> list[str] | Non
 
 @dataclass(frozen=True)
 class TrainReport:
-    """What the train stage reports beyond the fits: flat metrics and the causal effect map
-    (segments × topics, None where uplift is not identifiable)."""
+    """What the train stage reports beyond the fits: flat metrics, the causal effect map
+    (segments × topics, None where uplift is not identifiable), each model's training curves
+    (one row per model × epoch) and, on the synthetic world, the check against the truth."""
 
     metrics: dict[str, float | str | bool]
     effect_map: pd.DataFrame | None
+    curves: pd.DataFrame | None = None
+    truth: TruthCheck | None = None
 
 
 def train_report(models: ModelSet, split: Split, dataset: Dataset, features: TextFeatures | None) -> TrainReport:
@@ -164,10 +205,13 @@ def train_report(models: ModelSet, split: Split, dataset: Dataset, features: Tex
         frame = causal_effect_map(causal.uplift, segments, topics, segment_names, topic_names(features, int(topics.max()) + 1))
         metrics["causal/effect_map_max"] = float(np.nanmax(frame.to_numpy()))
         metrics["causal/effect_map_min"] = float(np.nanmin(frame.to_numpy()))
+    truth = None
     if causal is not None and dataset.world is not None:
         propensity = causal.propensity if "propensity" in causal.plan.heads else None
-        metrics |= truth_metrics(dataset.world, split, causal.uplift if causal.identifiable else None, propensity)
+        truth = truth_check(dataset.world, split, causal.uplift if causal.identifiable else None, propensity)
+        metrics |= truth.metrics
         t_learner = models.models.get("gnn_t_learner")
         if t_learner is not None:
             metrics["causal/pehe_t_learner"] = truth_metrics(dataset.world, split, t_learner.uplift)["causal/pehe"]
-    return TrainReport(metrics, frame)
+    rows = [{"model": name, **row} for name, model in models.models.items() for row in model.curves]
+    return TrainReport(metrics, frame, pd.DataFrame(rows) if rows else None, truth)
