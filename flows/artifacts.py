@@ -50,8 +50,9 @@ CAPTIONS: dict[str, str] = {
                                 "95% paired-bootstrap interval (crosses: the truth, where known). Right: the outcome the "
                                 "recommendation itself causes per recommendation seen, as a difference from the control's "
                                 "(by the causal GNN's τ̂, with a user-clustered 95% interval; crosses: the truth).",
-    "simulated_vs_true.png": "The user simulator's value of each policy against the synthetic world's exact value; "
-                             "on the grey diagonal the simulator is right.",
+    "simulated_vs_true.png": "The user simulator's value of each policy against its known value (the synthetic world's "
+                             "exact value, or on Open Bandit the click rate of the policy's own log); on the grey "
+                             "diagonal the simulator is right.",
     "fidelity.png": "The simulator against held-out real slates: click rate by position (left) and the share of slates "
                     "with each number of clicks (right, log scale).",
     "training_curves.png": "Each model's training loss and its validation metric of record per epoch; the dot marks "
@@ -64,11 +65,16 @@ CAPTIONS: dict[str, str] = {
 """One sentence under each figure, by file name: drawn under the figure and repeated in the run report."""
 
 
-def _figure(fig, path: Path, dpi: int) -> Path:
-    """Save ``fig`` atomically with its caption (:data:`CAPTIONS`) underneath, and close it."""
+FOREST_CLICKS_ONLY = ("Each intervention's relative lift in the outcome rate over the control, with its 95% "
+                      "paired-bootstrap interval (crosses: the truth, where known). No caused-engagement panel: the "
+                      "uplift is not identified by this data.")
+
+
+def _figure(fig, path: Path, dpi: int, caption: str | None = None) -> Path:
+    """Save ``fig`` atomically with its caption (``caption``, else :data:`CAPTIONS`) underneath, and close it."""
     import textwrap
 
-    caption = CAPTIONS.get(path.name)
+    caption = caption or CAPTIONS.get(path.name)
     if caption:  # below the axes; the tight bounding box grows to hold it
         text = "\n".join(textwrap.wrap(caption, int(fig.get_figwidth() * 13)))
         fig.text(0.01, 0.0, text, fontsize=8, color="#333333", ha="left", va="top")
@@ -299,7 +305,7 @@ def _forest(table: pd.DataFrame, path: Path, outcome: str) -> Path:
         right.set_title("Engagement the recommendation causes", fontsize=10)
         right.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    return _figure(fig, path, 110)
+    return _figure(fig, path, 110, None if caused else FOREST_CLICKS_ONLY)
 
 
 def _simulated_vs_true(table: pd.DataFrame, path: Path, outcome: str) -> Path:
@@ -315,7 +321,7 @@ def _simulated_vs_true(table: pd.DataFrame, path: Path, outcome: str) -> Path:
     _spread_labels(ax, rows["true_value"].to_numpy(), rows["sim"].to_numpy(), [str(p) for p in rows["policy"]])
     ax.set_xlabel(f"true value ({outcome} per logged round)")
     ax.set_ylabel("simulated value (95% interval)")
-    ax.set_title("The simulator against the synthetic world's truth")
+    ax.set_title("The simulator against the known values")
     fig.tight_layout()
     _figure(fig, path, 110)
     return path
@@ -355,6 +361,7 @@ def write_simulation(result: SimulateResult, folder: Path) -> list[Path]:
     left.bar(x + 0.2, report.positions["simulated_rate"], width=0.4, label="simulated")
     left.plot(x, report.positions["expected_rate"], "k.", label="simulator's probability")
     left.set_xlabel("position")
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.set_ylabel("click rate")
     left.set_title("Calibration by position")
     left.legend(fontsize=8)

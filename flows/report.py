@@ -182,6 +182,9 @@ def _evidence_section(files: RunFiles) -> str:
         verdict = ("passed" if s.get("simulator/fidelity_passed") in (True, "True") else
                    f"failed: {s.get('simulator/fidelity', '')}")
         parts.append(f"<h3>The user simulator's fidelity: {_e(verdict)}</h3>" + _figure(files, "simulator/fidelity.png"))
+    else:
+        why = s.get("simulate/skipped", "the simulate stage did not run (simulate.enabled is false)")
+        parts.append(f"<p class='missing'>No user simulator in this run: {_e(str(why).rstrip('.'))}.</p>")
     parts.append("</section>")
     return "".join(parts)
 

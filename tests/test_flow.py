@@ -211,6 +211,9 @@ def test_pipeline_stops_on_bad_data_and_keeps_the_evidence(prefect_harness, tmp_
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["validation/passed"] is False and summary["validation/n_quarantined"] == 1
     assert (tmp_path / "run" / "validation" / "quarantine.parquet").exists()
+    page = (tmp_path / "run" / "report.html").read_text()  # the report says why the run stopped, and links the evidence
+    assert "The data failed validation, so the run stopped before modelling" in page and "coat/train.ascii line 3" in page
+    assert "href='validation/quarantine.parquet'" in page
     _, runs = mlflow_runs(tmp_path, "recause/coat")
     [parent] = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert parent.info.status == "FAILED"
