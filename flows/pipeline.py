@@ -38,7 +38,7 @@ from recause.flows.stages.simulate import simulate_task
 from recause.flows.stages.split import split_task
 from recause.flows.stages.train import train_task
 from recause.flows.stages.validate import validate_task
-from recause.mlflow_config.tracking import RunTracker, artifact_location, experiment_name, tracking_uri
+from recause.mlflow_config.tracking import RunTracker, artifact_location, experiment_name, run_name, tracking_uri
 from recause.tasks.evaluate import PolicySet
 
 KEY_METRICS = (
@@ -101,7 +101,7 @@ def pipeline(config: PipelineConfig) -> dict[str, Any]:
         "prefect.flow_run_url": flow_run.ui_url or "",
         **{f"version.{k}": v for k, v in package_versions().items()},
     }
-    tracker.start(folder.name, config.flat(), tags)
+    tracker.start(run_name(config.data.dataset, config.preset, config.runtime.seed), config.flat(), tags)
     provenance = _provenance(config, tags, tracker)
     _write_provenance(folder, provenance)
     summary: dict[str, Any] = {"run/dataset": config.data.dataset, "run/preset": config.preset}
@@ -116,7 +116,7 @@ def pipeline(config: PipelineConfig) -> dict[str, Any]:
     summary["mlflow/run_id"] = tracker.run_id or ""
     summary["mlflow/tracking_uri"] = tracker.uri
     path = write_summary(summary, folder)
-    tracker.log_summary(summary)
+    tracker.log_summary(summary, KEY_METRICS)
     _write_provenance(folder, provenance | {"data_hash": stages.data_hash,
                                             "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
     report = write_report(folder)

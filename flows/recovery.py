@@ -20,7 +20,7 @@ from pathlib import Path
 
 from recause.flows.files import sweep_temporaries
 from recause.flows.runs import CLAIM_FILE, Owner
-from recause.mlflow_config.tracking import OWNER_TAG, store_lock
+from recause.mlflow_config.tracking import OWNER_TAG, sqlite_path, store_lock
 
 CRASH_TAG = "recause.crash"
 PREFECT_OWNER_PREFIX = "recause-owner:"
@@ -50,9 +50,13 @@ def crash_message(owner: Owner) -> str:
 
 def recover_mlflow(uri: str) -> list[str]:
     """Close the RUNNING MLflow runs (any experiment in the store at ``uri``) whose owner is gone;
-    returns their ids."""
+    returns their ids. A local store that does not exist yet holds none, and is not made here
+    (the run makes it: :func:`~recause.mlflow_config.tracking.open_client`)."""
     from mlflow import MlflowClient
 
+    path = sqlite_path(uri)
+    if path is not None and not path.exists():
+        return []
     client = MlflowClient(tracking_uri=uri)
     with store_lock(uri):
         experiments = [e.experiment_id for e in client.search_experiments()]

@@ -8,6 +8,12 @@ or ``MLFLOW_TRACKING_URI``, resolved by :mod:`recause.flows.config`) wins, e.g. 
 Every pipeline run is one parent MLflow run with a nested run per stage
 (:meth:`RunTracker.stage`); runs are addressed by id through :class:`mlflow.MlflowClient`, so no
 global "active run" is relied upon (Prefect may run tasks on other threads).
+
+For the MLflow UI: experiments are tagged as model-training experiments (:data:`EXPERIMENT_KIND_TAG`;
+untagged, MLflow 3 opens them in its GenAI overview), parent runs are named
+``<dataset>-<preset>-s<seed>-<time>`` (:func:`run_name`), the headline numbers are repeated as
+``key/<name>`` metrics, and the ``Default`` experiment MLflow puts in every new database store is
+deleted while it is empty (:func:`open_client`).
 """
 
 from __future__ import annotations
@@ -19,12 +25,21 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 PARENT_TAG = "mlflow.parentRunId"
 OWNER_TAG = "recause.owner"
 MAX_PARAM_LENGTH = 6000
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+"""The value of :data:`EXPERIMENT_KIND_TAG` for a model-training experiment (the UI's runs table, not GenAI)."""
+KEY_PREFIX = "key/"
+KEY_METRICS_TAG = "recause.key_metrics"
+"""The parent run's headline metric names, comma-separated and in order (``key/<name>`` holds the numbers)."""
+SUMMARY_TAG_PREFIX = "summary."
+DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME = "0", "Default"
 
 
 def tracking_uri(configured: str | None, output_root: Path) -> str:
@@ -42,11 +57,22 @@ def artifact_location(uri: str, output_root: Path) -> str | None:
     return (Path(output_root).resolve() / "mlartifacts").as_uri()
 
 
-def experiment_name(prefix: str, dataset: str) -> str:
-    """One experiment per dataset: ``recause/coat``; ``dir:/data/x`` becomes ``recause/dir-x``."""
+def _dataset_slug(dataset: str) -> str:
     if dataset.startswith("dir:"):
         dataset = "dir-" + Path(dataset[4:]).name
-    return f"{prefix}/{re.sub(r'[^A-Za-z0-9_.-]+', '-', dataset)}"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset)
+
+
+def experiment_name(prefix: str, dataset: str) -> str:
+    """One experiment per dataset: ``recause/coat``; ``dir:/data/x`` becomes ``recause/dir-x``."""
+    return f"{prefix}/{_dataset_slug(dataset)}"
+
+
+def run_name(dataset: str, preset: str, seed: int, started: datetime | None = None) -> str:
+    """A parent run's name: ``synthetic-smoke-s0-1202-092728`` (dataset, preset, seed, UTC month-day
+    and time of ``started``, default now), so the names of runs in one experiment differ where the UI shows them."""
+    started = (started or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return f"{_dataset_slug(dataset)}-{preset}-s{seed}-{started:%m%d-%H%M%S}"
 
 
 def metric_values(summary: Mapping[str, Any]) -> dict[str, float]:
@@ -75,15 +101,50 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a local SQLite store, else None."""
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
 @contextmanager
 def store_lock(uri: str) -> Iterator[None]:
     """Hold an exclusive lock beside a local SQLite store (a no-op for servers): the first runs
     against a new ``mlflow.db`` create its schema, and concurrent schema migrations corrupt it."""
-    if not uri.startswith("sqlite:///"):
+    path = sqlite_path(uri)
+    if path is None:
         yield
         return
-    with file_lock(Path(uri[len("sqlite:///"):] + ".lock")):
+    with file_lock(path.with_name(path.name + ".lock")):
         yield
+
+
+def open_client(uri: str, artifact_root: str | None):
+    """An :class:`mlflow.MlflowClient` on ``uri``; a new local SQLite store is created here, under
+    :func:`store_lock`, with ``artifact_root`` as its default artifact root.
+
+    MLflow's database store inserts an experiment 0 named ``Default`` whenever it finds none, each
+    time a store object is made (``SqlAlchemyStore._initialize_store_state``), so it cannot be
+    prevented, and removing the row only brings it back. In a local SQLite store it is deleted
+    instead (a deleted experiment stays in the table, hidden from the UI's list) while it holds no
+    run; since the store is made with ``artifact_root``, even the deleted record names no folder
+    relative to the working directory. A server's ``Default`` is its owner's and is left alone.
+    """
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    path = sqlite_path(uri)
+    with store_lock(uri):
+        if path is not None and artifact_root is not None and not path.exists():
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            SqlAlchemyStore(uri, artifact_root)  # the schema, and experiment 0 under artifact_root
+        client = MlflowClient(tracking_uri=uri)
+        if path is not None:
+            default = client.get_experiment(DEFAULT_EXPERIMENT_ID)
+            if (default.name == DEFAULT_EXPERIMENT_NAME and default.lifecycle_stage == "active"
+                    and not client.search_runs([DEFAULT_EXPERIMENT_ID], run_view_type=ViewType.ALL, max_results=1)):
+                client.delete_experiment(DEFAULT_EXPERIMENT_ID)
+    return client
 
 
 @dataclass
@@ -157,16 +218,16 @@ class RunTracker:
         self.stage_seconds: dict[str, float] = {}
         self._client = None
         if enabled:
-            from mlflow import MlflowClient
-
-            self._client = MlflowClient(tracking_uri=uri)
+            self._client = open_client(uri, artifact_root)
+            kind = {EXPERIMENT_KIND_TAG: MODEL_TRAINING}
             with store_lock(uri):
                 found = self._client.get_experiment_by_name(experiment)
-                self.experiment_id = (
-                    found.experiment_id
-                    if found is not None
-                    else self._client.create_experiment(experiment, artifact_location=artifact_root)
-                )
+                if found is None:
+                    self.experiment_id = self._client.create_experiment(experiment, artifact_location=artifact_root, tags=kind)
+                else:
+                    self.experiment_id = found.experiment_id
+                    if EXPERIMENT_KIND_TAG not in found.tags:  # made before the tag was set: the UI's GenAI view
+                        self._client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
 
     def _owned(self, tags: Mapping[str, Any]) -> dict[str, str]:
         return {k: str(v) for k, v in tags.items()} | ({OWNER_TAG: self.owner} if self.owner else {})
@@ -205,11 +266,22 @@ class RunTracker:
             if self.enabled:
                 self._client.set_terminated(run_id, status=status)
 
-    def log_summary(self, summary: Mapping[str, Any]) -> None:
-        """Numbers of the summary as parent metrics, strings as ``summary.*`` tags, and the JSON."""
-        self.log_metrics_to(self.run_id, metric_values(summary), None)
-        self.set_tags_on(self.run_id, {f"summary.{k}": v for k, v in summary.items() if isinstance(v, str)})
+    def log_summary(self, summary: Mapping[str, Any], key_metrics: tuple[str, ...] = ()) -> None:
+        """Numbers of the summary as parent metrics, strings as ``summary.*`` tags, and the JSON.
+
+        The numbers among ``key_metrics`` are logged again as ``key/<name>`` (so the UI's compare
+        view can show them apart from the hundreds of others) and their names, in order, as the
+        tag :data:`KEY_METRICS_TAG`; the whole summary also goes in as a table, ``summary_table.json``.
+        """
+        values = metric_values(summary)
+        keys = [k for k in key_metrics if k in summary]
+        self.log_metrics_to(self.run_id, values | {KEY_PREFIX + k: values[k] for k in keys if k in values}, None)
+        tags = {SUMMARY_TAG_PREFIX + k: v for k, v in summary.items() if isinstance(v, str)}
+        self.set_tags_on(self.run_id, tags | ({KEY_METRICS_TAG: ",".join(keys)} if keys else {}))
         self.log_text_to(self.run_id, json.dumps(summary, indent=2, default=str), "summary.json")
+        if self.enabled and self.run_id is not None:
+            table = {"metric": list(summary), "value": [v if isinstance(v, (int, float)) else str(v) for v in summary.values()]}
+            self._client.log_table(self.run_id, data=table, artifact_file="summary_table.json")
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self.set_tags_on(self.run_id, tags)
