@@ -9,11 +9,11 @@ Every pipeline run is one parent MLflow run with a nested run per stage
 (:meth:`RunTracker.stage`); runs are addressed by id through :class:`mlflow.MlflowClient`, so no
 global "active run" is relied upon (Prefect may run tasks on other threads).
 
-For the MLflow UI: experiments are tagged as model-training experiments (:data:`EXPERIMENT_KIND_TAG`;
-untagged, MLflow 3 opens them in its GenAI overview), parent runs are named
-``<dataset>-<preset>-s<seed>-<time>`` (:func:`run_name`), the headline numbers are repeated as
-``key/<name>`` metrics, and the ``Default`` experiment MLflow puts in every new database store is
-deleted while it is empty (:func:`open_client`).
+For the MLflow UI: experiments are tagged as model-training experiments (:data:`EXPERIMENT_KIND_TAG`),
+and the links Recause prints ask for that view (:data:`UI_MODEL_TRAINING`); parent runs are named
+``<dataset>-<preset>-s<seed>-<time>`` (:func:`run_name`); the headline numbers are repeated as
+``KEY/<name>`` metrics, which sort before all the others; and the ``Default`` experiment MLflow puts
+in every new database store is deleted while it is empty (:func:`open_client`).
 """
 
 from __future__ import annotations
@@ -34,10 +34,16 @@ OWNER_TAG = "recause.owner"
 MAX_PARAM_LENGTH = 6000
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
-"""The value of :data:`EXPERIMENT_KIND_TAG` for a model-training experiment (the UI's runs table, not GenAI)."""
-KEY_PREFIX = "key/"
+"""The value of :data:`EXPERIMENT_KIND_TAG` for a model-training experiment (the runs table, not GenAI)."""
+UI_MODEL_TRAINING = "workflowType=machine_learning"
+"""The query that opens MLflow 3.17's UI in its model-training view. That UI takes the view from its
+GenAI / Model training switch (the URL's ``workflowType``, else the browser's last choice, else GenAI)
+and not from :data:`EXPERIMENT_KIND_TAG`, so a link without it can still open the GenAI overview."""
+KEY_PREFIX = "KEY/"
+"""Upper case on purpose: the UI's compare view lists metrics in code-point order (``Object.keys(...).sort()``),
+so ``KEY/...`` comes before every lower-case name (``key/...`` came 667th of 760 on a smoke run)."""
 KEY_METRICS_TAG = "recause.key_metrics"
-"""The parent run's headline metric names, comma-separated and in order (``key/<name>`` holds the numbers)."""
+"""The parent run's headline metric names, comma-separated and in order (``KEY/<name>`` holds the numbers)."""
 SUMMARY_TAG_PREFIX = "summary."
 DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME = "0", "Default"
 
@@ -269,8 +275,8 @@ class RunTracker:
     def log_summary(self, summary: Mapping[str, Any], key_metrics: tuple[str, ...] = ()) -> None:
         """Numbers of the summary as parent metrics, strings as ``summary.*`` tags, and the JSON.
 
-        The numbers among ``key_metrics`` are logged again as ``key/<name>`` (so the UI's compare
-        view can show them apart from the hundreds of others) and their names, in order, as the
+        The numbers among ``key_metrics`` are logged again as ``KEY/<name>`` (so the UI's compare
+        view shows them first, apart from the hundreds of others) and their names, in order, as the
         tag :data:`KEY_METRICS_TAG`; the whole summary also goes in as a table, ``summary_table.json``.
         """
         values = metric_values(summary)
@@ -294,7 +300,7 @@ class RunTracker:
         """A browser URL for the parent run when the store is a server, else None."""
         if self.run_id is None or not self.uri.startswith(("http://", "https://")):
             return None
-        return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+        return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}?{UI_MODEL_TRAINING}"
 
     # -------------------------------------------------------------- by run id; no-ops when disabled (StageRun calls these)
     def log_metrics_to(self, run_id: str | None, values: Mapping[str, float], step: int | None) -> None:

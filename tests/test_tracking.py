@@ -1,5 +1,5 @@
 """What a run leaves in MLflow for its UI: the experiment's kind, no live ``Default`` experiment,
-run names that tell runs apart, and the headline numbers as ``key/*`` metrics (a real SQLite store)."""
+run names that tell runs apart, and the headline numbers as ``KEY/*`` metrics (a real SQLite store)."""
 
 from __future__ import annotations
 
@@ -48,9 +48,11 @@ def test_a_new_store_holds_only_tagged_recause_experiments_and_key_metrics(tmp_p
     assert not (tmp_path / "mlruns").exists()
 
     run = client.get_run(tracker.run_id)
-    # numbers only (a bool as 0/1; NaN and strings are not metrics), each under key/ beside its plain name
-    assert {k: v for k, v in run.data.metrics.items() if k.startswith("key/")} == {
-        "key/ranking/recall_at_20": 0.25, "key/causal/identifiable": 1.0}
+    # numbers only (a bool as 0/1; NaN and strings are not metrics), each under KEY/ beside its plain name
+    assert {k: v for k, v in run.data.metrics.items() if k.startswith("KEY/")} == {
+        "KEY/ranking/recall_at_20": 0.25, "KEY/causal/identifiable": 1.0}
+    # listed first where the UI sorts metric names by code point (its compare view)
+    assert sorted(run.data.metrics)[:2] == ["KEY/causal/identifiable", "KEY/ranking/recall_at_20"]
     # the names in order, strings included (their values are summary.* tags), those absent from the summary left out
     assert run.data.tags[KEY_METRICS_TAG] == "model/name,ranking/recall_at_20,causal/identifiable,features/topic_ami"
     assert run.data.tags["summary.model/name"] == "popularity"
