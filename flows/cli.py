@@ -13,7 +13,8 @@ a failure is one line, ``recause: <what was expected, what was found, where>``.
    few rows to validate and test on).
 2  a usage or configuration error: a bad option, a ``--set`` that is not ``key=value`` or whose
    value is not usable YAML, an unknown preset, dataset or setting, a setting naming what the
-   data do not have, an output folder that cannot be written.
+   data do not have, an output folder that cannot be written; for ``compare``, a run, experiment
+   or store that is not there, or fewer than two runs.
 3  the dataset cannot be read, or its metadata contradicts it: a missing, corrupt, truncated,
    binary, UTF-16 or unreadable file; a link to nothing, to a folder or to a device; a CSV line
    with too many fields or an unclosed quote; a column named twice; a ``meta.yaml`` that is not
@@ -45,13 +46,17 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 DEBUG_VARIABLE = "RECAUSE_DEBUG"
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="synthetic (default), movielens-100k, coat, open-bandit, yahoo-r3 or dir:PATH")
-    parser.add_argument("--preset", default="default", help="smoke, default or full (flows/presets/*.yaml)")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a setting, e.g. --set world.n_users=500 (repeatable; values are read as YAML)",
     )
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    _settings(parser)
+    parser.add_argument("--preset", default="default", help="smoke, default or full (flows/presets/*.yaml)")
     parser.add_argument("--output-dir", help="folder for this run's files, new or empty (default: <output_root>/runs/<run>)")
     _debug_flag(parser, default=argparse.SUPPRESS)  # also after the sub-command; the top level's default stands
 
@@ -86,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser(
         "doctor", help="close the MLflow and Prefect runs of processes that died, remove half-written stage results")
     _common(doctor)
+    compare = sub.add_parser(
+        "compare", help="two or more runs side by side: key metrics (a table and a PNG), the params that differ, "
+                        "and MLflow's compare-view URL")
+    compare.add_argument("runs", nargs="*", metavar="RUN",
+                         help="an MLflow run id or a run folder (with summary.json); none: the latest two finished runs")
+    compare.add_argument("--experiment", help="the MLflow experiment (default: recause/<dataset>, e.g. recause/synthetic)")
+    compare.add_argument("--png", help="where to write the chart (default: <output_root>/comparisons/<id>-vs-<id>.png)")
+    _settings(compare)  # --dataset picks the default experiment; --set tracking.tracking_uri=... or runtime.output_root=... the store
+    _debug_flag(compare, default=argparse.SUPPRESS)
     return parser
 
 
@@ -103,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(error: Exception, debug: bool) -> int:
     """Print ``recause: <message>`` (after the traceback when debugging) and return the exit code."""
+    from recause.flows.compare import CompareError
     from recause.tasks.config import ConfigurationError
     from recause.tasks.data.schema import DatasetError
 
@@ -112,6 +127,8 @@ def _report(error: Exception, debug: bool) -> int:
         code, message = EXIT_NO_DATA, str(error)
     elif isinstance(error, ConfigurationError):
         code, message = EXIT_USAGE, f"invalid configuration: {error}"
+    elif isinstance(error, CompareError):
+        code, message = EXIT_USAGE, str(error)
     elif isinstance(error, OSError):  # readers turn theirs into DatasetErrors: this is where we write
         code, message = EXIT_USAGE, (f"cannot write {error.filename or 'a file'}: {error.strerror or error}; check "
                                      "--output-dir and runtime.output_root (or RECAUSE_OUTPUT_ROOT)")
@@ -147,7 +164,8 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
         return _report_command(args)
     try:
         overrides = [*args.overrides, *(["runtime.resume=false"] if getattr(args, "fresh", False) else [])]
-        config = build_config(args.preset, dataset=args.dataset, output_dir=args.output_dir, overrides=overrides, env=os.environ)
+        config = build_config(getattr(args, "preset", "default"), dataset=args.dataset, output_dir=getattr(args, "output_dir", None),
+                              overrides=overrides, env=os.environ)
     except ValueError as error:  # pydantic.ValidationError is a ValueError, and so is a bad --set
         raise ConfigurationError(_config_error(error)) from error
     if args.command == "config":
@@ -155,6 +173,8 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
 
         print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
         return EXIT_OK
+    if args.command == "compare":
+        return _compare(args, config)
 
     from recause.flows.runtime import prepare_environment
 
@@ -268,6 +288,24 @@ def _doctor(config) -> int:
     lines = found.lines() + ([f"removed {len(swept)} half-written stage result(s)"] if swept else [])
     lines += [f"removed {len(partial)} half-written file(s) of killed runs"] if partial else []
     print("\n".join(lines) if lines else "nothing to repair: no run left open by a dead process")
+    return EXIT_OK
+
+
+def _compare(args: argparse.Namespace, config) -> int:
+    """Print the comparison of the runs named (or the latest two), write its chart."""
+    from recause.flows.runtime import prepare_reader_environment
+
+    prepare_reader_environment()  # reads only: no Prefect home or thread settings to prepare
+    from recause.flows.compare import compare_view, default_chart_path, differing_params, draw_chart, key_table, read_runs, report
+    from recause.mlflow_config.tracking import experiment_name, tracking_uri
+
+    configured = tracking_uri(config.tracking.tracking_uri, config.runtime.output_root)
+    default = experiment_name(config.tracking.experiment_prefix, config.data.dataset)
+    store, runs = read_runs(args.runs, configured, args.experiment, default)
+    table = key_table(runs)
+    chart = draw_chart(runs, table, Path(args.png) if args.png else default_chart_path(config.runtime.output_root, runs))
+    view = compare_view(store, [run.run_id for run in runs], [run.experiment_id for run in runs])
+    print(report(runs, table, differing_params(runs), store, chart, view))
     return EXIT_OK
 
 

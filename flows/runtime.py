@@ -24,14 +24,31 @@ QUIET_DEFAULTS = {
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
+# A command that only reads a tracking server gives up in seconds when it does not answer
+# (MLflow's defaults retry for about four minutes).
+READER_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+
+
+def quiet_environment(env: MutableMapping[str, str] = os.environ) -> None:
+    """The quiet/offline defaults alone."""
+    for key, value in QUIET_DEFAULTS.items():
+        env.setdefault(key, value)
+
+
+def prepare_reader_environment(env: MutableMapping[str, str] = os.environ) -> None:
+    """For commands that only read the tracking store (``compare``): quiet, and quick to give up on a server."""
+    quiet_environment(env)
+    for key, value in READER_DEFAULTS.items():
+        env.setdefault(key, value)
+
+
 def prepare_environment(output_root: Path, threads: int, env: MutableMapping[str, str] = os.environ) -> None:
     """Quiet/offline defaults, Prefect's local state under ``output_root``, thread counts.
 
     ``PREFECT_HOME`` (Prefect's ephemeral SQLite API and result storage) defaults to
     ``<output_root>/prefect`` unless ``PREFECT_HOME`` or ``PREFECT_API_URL`` is set.
     """
-    for key, value in QUIET_DEFAULTS.items():
-        env.setdefault(key, value)
+    quiet_environment(env)
     if "PREFECT_API_URL" not in env:
         env.setdefault("PREFECT_HOME", str(Path(output_root).resolve() / "prefect"))
         Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)

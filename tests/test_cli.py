@@ -29,7 +29,7 @@ def recause(*args: str, env: dict[str, str] | None = None, timeout: int = 300) -
 def test_help_lists_the_commands() -> None:
     result = recause("--help")
     assert result.returncode == 0
-    assert all(word in result.stdout for word in ("run", "validate", "config", "presets"))
+    assert all(word in result.stdout for word in ("run", "validate", "config", "presets", "compare"))
 
 
 def test_bad_setting_is_a_usage_error() -> None:
