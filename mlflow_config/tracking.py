@@ -232,7 +232,7 @@ class RunTracker:
                     self.experiment_id = self._client.create_experiment(experiment, artifact_location=artifact_root, tags=kind)
                 else:
                     self.experiment_id = found.experiment_id
-                    if EXPERIMENT_KIND_TAG not in found.tags:  # made before the tag was set: the UI's GenAI view
+                    if EXPERIMENT_KIND_TAG not in found.tags:  # made before recause set the tag
                         self._client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
 
     def _owned(self, tags: Mapping[str, Any]) -> dict[str, str]:
