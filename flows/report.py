@@ -88,6 +88,11 @@ def report_from_mlflow(run_id: str, tracking_uri: str, destination: Path) -> Pat
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    from recause.mlflow_config.tracking import sqlite_path
+
+    store = sqlite_path(tracking_uri)
+    if store is not None and not store.exists():  # opening it would create an empty store (and its Default experiment)
+        raise LookupError(f"no MLflow store at {store}: give the run's folder, or --tracking-uri where the run lives")
     client = MlflowClient(tracking_uri=tracking_uri)
     try:
         run = client.get_run(run_id)

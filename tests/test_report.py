@@ -143,6 +143,9 @@ def test_report_command_rebuilds_from_a_folder_and_refuses_others(tmp_path: Path
     assert main(["report", str(tmp_path / "run" / "contrast")]) == 2
     assert "has no summary.json: not the folder of a finished Recause run" in capsys.readouterr().err
     assert main(["report", "./nowhere"]) == 2
+    store = tmp_path / "no-store.db"  # an MLflow run id against a store that is not there: refused, nothing created
+    assert main(["report", "0123abcd", "--tracking-uri", f"sqlite:///{store}"]) == 2
+    assert f"no MLflow store at {store}" in capsys.readouterr().err and not store.exists()
 
 
 def test_clustered_caused_estimate_against_hand_arithmetic() -> None:
