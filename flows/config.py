@@ -28,6 +28,7 @@ from recause.tasks.data import DataConfig
 from recause.tasks.data.split import SplitConfig
 from recause.tasks.evaluate import EvaluationConfig
 from recause.tasks.features.config import FeaturesConfig
+from recause.tasks.recommend.config import RecommendConfig
 from recause.tasks.simulate.config import SimulateConfig
 from recause.tasks.train.config import TrainConfig
 from recause.validations.config import ValidationConfig
@@ -85,6 +86,7 @@ class PipelineConfig(Section):
     baselines: BaselinesConfig = Field(default_factory=BaselinesConfig)
     gnn: TrainConfig = Field(default_factory=TrainConfig)
     simulate: SimulateConfig = Field(default_factory=SimulateConfig)
+    recommend: RecommendConfig = Field(default_factory=RecommendConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 

@@ -1,6 +1,6 @@
 """The Recause pipeline: one Prefect flow run = one MLflow parent run with a nested run per stage.
 
-Stages: ``load → validate → split → features → baselines → train → simulate → evaluate → contrast``. Each
+Stages: ``load → validate → split → features → baselines → train → simulate → evaluate → contrast → recommend``. Each
 stage is a thin Prefect task (:mod:`recause.flows.stages`) over a pure function; this module only
 wires them: it runs each task inside its stage's MLflow run, logs what the task returns
 (:class:`~recause.flows.stages.StageResult`), and writes the summary. The causal GNN (``train``)
@@ -34,6 +34,7 @@ from recause.flows.stages.contrast import contrast_task
 from recause.flows.stages.evaluate import evaluate_task
 from recause.flows.stages.features import EncoderSettings, features_task
 from recause.flows.stages.load import load_task
+from recause.flows.stages.recommend import recommend_task
 from recause.flows.stages.simulate import simulate_task
 from recause.flows.stages.split import split_task
 from recause.flows.stages.train import train_task
@@ -251,10 +252,15 @@ def _run_stages(config: PipelineConfig, stages: _Stages) -> dict[str, Any]:
                                 config.simulate, seed, threads, folder / "simulator", target=STAGE_RUN)
     policy_sets = [baselines, gnn]
     stages.run("evaluate", evaluate_task, policy_sets, split, config.evaluation, dataset, folder / "evaluation")
+    contrasted = None
     if config.contrast.enabled:
         encoder = EncoderSettings(config.features, threads, config.runtime.cache_folder()) if features is not None else None
-        stages.run("contrast", contrast_task, split, dataset, policy_sets, features, config.contrast, folder / "contrast", seed,
-                   simulation, encoder)
+        contrasted = stages.run("contrast", contrast_task, split, dataset, policy_sets, features, config.contrast,
+                                folder / "contrast", seed, simulation, encoder)
+    if config.recommend.enabled:
+        lifts = {k: v for k, v in stages.summary.items() if k.startswith("interventions/") and isinstance(v, float)}
+        stages.run("recommend", recommend_task, config.recommend, split, dataset, models, policy_sets, features,
+                   config.contrast if contrasted is not None else None, lifts, seed, folder / "recommendations")
     return stages.summary
 
 

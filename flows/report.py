@@ -42,6 +42,7 @@ class RunFiles:
     validation: dict[str, Any] | None = None
     topics: pd.DataFrame | None = None
     baselines: pd.DataFrame | None = None
+    recommendations: pd.DataFrame | None = None
 
     @classmethod
     def read(cls, folder: Path) -> RunFiles:
@@ -58,6 +59,7 @@ class RunFiles:
             validation=_json(folder / "validation" / "report.json"),
             topics=_frame(folder / "features" / "topics.csv"),
             baselines=_frame(folder / "evaluation" / "baselines.csv"),
+            recommendations=_parquet(folder / "recommendations" / "recommendations.parquet"),
         )
 
     def figure(self, relative: str) -> Path | None:
@@ -71,6 +73,10 @@ def _json(path: Path) -> dict[str, Any] | None:
 
 def _frame(path: Path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
+
+
+def _parquet(path: Path) -> pd.DataFrame | None:
+    return pd.read_parquet(path) if path.is_file() else None
 
 
 # ---------------------------------------------------------------------------------------------- entry points
@@ -190,8 +196,36 @@ def _evidence_section(files: RunFiles) -> str:
     else:
         why = s.get("simulate/skipped", "the simulate stage did not run (simulate.enabled is false)")
         parts.append(f"<p class='missing'>No user simulator in this run: {_e(str(why).rstrip('.'))}.</p>")
+    parts.append(_recommendations(files))
     parts.append("</section>")
     return "".join(parts)
+
+
+def _recommendations(files: RunFiles) -> str:
+    """How the lists were made, what they are worth where the truth is known, and one user's list."""
+    s, lists = files.summary, files.recommendations
+    if lists is None or lists.empty:
+        return "<h3>Recommendations</h3><p class='missing'>No recommendations in this run (recommend.enabled is false, or the run stopped before).</p>"
+    head = (f"<h3>Recommendations: top {int(lists['rank'].max())} for {lists['user_id'].nunique():,} users by "
+            f"{_e(s.get('recommend/strategy', '?'))}</h3>")
+    lines = []
+    if s.get("recommend/fallback"):
+        lines.append(f"Not the strategy asked for: {_e(s['recommend/fallback'])}.")
+    value, caused = finite_number(s.get("recommend/true_value")), finite_number(s.get("recommend/true_caused"))
+    if value is not None and caused is not None:
+        base = finite_number(s.get("truth/logging_policy/incremental_value"))
+        versus = f"; the logging policy's cause {base * 100:.2f}" if base is not None else ""
+        lines.append(f"In the synthetic world these lists get {value * 100:.2f}% engagement per slot, of which "
+                     f"{caused * 100:.2f} points are caused by the recommendations{versus}.")
+    lines.append(f"{100 * float(lists['exploration'].mean()):.0f}% of the slots are exploration; the lists cover "
+                 f"{lists['item_id'].nunique():,} distinct items. All lists: "
+                 "<a href='recommendations/recommendations.parquet'>recommendations/recommendations.parquet</a>.")
+    user = lists["user_id"].iloc[0]
+    rows = [[str(int(r["rank"])), _e(str(r["item_id"])), _e(str(r.get("title", ""))), f"{float(r['score']):.3g}",
+             _interval(r.get("uplift"), None, None, 100.0, "", 1), _e(str(r["reason"]))]
+            for _, r in lists[lists["user_id"] == user].iterrows()]
+    table = _table(["rank", "item", "title", "score", "uplift (points)", "why"], rows)
+    return head + "".join(f"<p>{line}</p>" for line in lines[:-1]) + f"<p>{lines[-1]}</p>" + f"<p>User {_e(str(user))}'s list:</p>" + table
 
 
 def _interval(value: Any, low: Any, high: Any, scale: float = 100.0, unit: str = "%", digits: int = 1) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("load", "validate", "split", "features", "baselines", "train", "simulate", "evaluate", "contrast")
+STAGES = ("load", "validate", "split", "features", "baselines", "train", "simulate", "evaluate", "contrast", "recommend")
 CACHED_STAGES = STAGES[2:]  # load and validate always run (they read the data)
 # Summary entries that differ between two runs of the same config by design: timings, ids, places.
 # The embedding cache's counters say how much work a run did, not what it found.

@@ -34,7 +34,7 @@ def mlflow_runs(tmp_path: Path, experiment: str):
 
 
 ORACLES = ("oracle_relevance", "oracle_uplift")
-STAGES = ("load", "validate", "split", "features", "baselines", "train", "simulate", "evaluate", "contrast")
+STAGES = ("load", "validate", "split", "features", "baselines", "train", "simulate", "evaluate", "contrast", "recommend")
 
 
 def selected_model(summary: dict) -> tuple[set[str], float, str]:
@@ -154,6 +154,15 @@ def test_smoke_pipeline_on_the_synthetic_world(smoke_run) -> None:
     assert np.isfinite(table.loc["control", "true_caused_seen"]) and swaps["ess"].gt(0).all()
     for name in ("training_curves", "propensity_calibration", "uplift_vs_truth"):
         assert (tmp_path / "run" / "model" / f"{name}.csv").is_file() and (tmp_path / "run" / "model" / f"{name}.png").is_file()
+    # recommendations: top 10 per user by uplift, never what the user already has, 1 slot in 10 exploring
+    lists = pd.read_parquet(tmp_path / "run" / "recommendations" / "recommendations.parquet")
+    assert summary["recommend/strategy"] == "uplift" and "recommend/fallback" not in summary
+    assert len(lists) == 200 * 10 and lists.groupby("user_id")["item_id"].nunique().eq(10).all()
+    assert lists["exploration"].mean() == pytest.approx(0.1) and lists["reason"].str.len().gt(20).all()
+    data = load_synthetic(config.world, seed=config.runtime.seed)
+    had = data.interactions[data.interactions["outcome"] >= 1][["user_id", "item_id"]]
+    assert lists.merge(had, on=["user_id", "item_id"]).empty
+    assert 0 < summary["recommend/true_caused"] < summary["recommend/true_value"] < 1
     curves = pd.read_csv(tmp_path / "run" / "model" / "training_curves.csv")
     assert set(curves["model"]) == {"gnn_causal", "gnn_naive", "gnn_t_learner"} and curves["train/loss"].notna().all()
 

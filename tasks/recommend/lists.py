@@ -1,0 +1,134 @@
+"""Top-K lists per user from a score function, without the items a user already has, each with a reason.
+
+Pure: a score function (split user indices (B,) -> (B, n_items)), what each user already has and
+the item annotations in; a DataFrame out, one row per (user, rank). :func:`recommend` picks the
+strategy's scores from the stages' outputs, falling back where the data do not support it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from recause.tasks.recommend.config import RecommendConfig
+
+Scores = Callable[[np.ndarray], np.ndarray]  # users (B,) -> (B, n_items)
+
+UNIT = {"uplift": "estimated uplift", "relevance": "estimated P(engage | shown)", "best_intervention": "policy probability"}
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The strategy actually used, its scores, and why it differs from the one asked for (or None)."""
+
+    strategy: str
+    scores: Scores
+    label: str  # e.g. "gnn-uplift" for best_intervention, else the strategy
+    fallback: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemNotes:
+    """What a person reads about each item (split item order): ids, titles, topic labels, keywords."""
+
+    ids: np.ndarray  # (n_items,)
+    titles: Sequence[str] | None = None
+    topics: Sequence[str] | None = None  # topic label per item ("" without one)
+    keywords: Sequence[Sequence[str]] | None = None
+
+
+def already_has(interactions: Sequence[pd.DataFrame], n_users: int, n_items: int) -> sparse.csr_matrix:
+    """(n_users, n_items) boolean: the user had a positive outcome on the item in any of the frames."""
+    rows = pd.concat([f.loc[f["positive"], ["user", "item"]] for f in interactions], ignore_index=True)
+    data = np.ones(len(rows), dtype=bool)
+    return sparse.csr_matrix((data, (rows["user"].to_numpy(), rows["item"].to_numpy())), shape=(n_users, n_items))
+
+
+def top_k(scores: Scores, users: np.ndarray, exclude: sparse.csr_matrix, k: int, n_explore: int, seed: int,
+          block: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per user: the ``k - n_explore`` best-scored items they do not have, then ``n_explore`` random
+    others (seeded). Returns items (U, k) (−1 where a user has fewer than k items left), their scores
+    (U, k) and an exploration mask (U, k)."""
+    n_items = exclude.shape[1]
+    k = min(k, n_items)
+    n_best = k - min(n_explore, k)
+    items = np.full((len(users), k), -1, dtype=np.int64)
+    values = np.full((len(users), k), np.nan)
+    explore = np.zeros((len(users), k), dtype=bool)
+    rng = np.random.default_rng([seed, 31])
+    for start in range(0, len(users), block):
+        batch = users[start : start + block]
+        s = np.asarray(scores(batch), dtype=np.float64)  # (B, n_items)
+        s[exclude[batch].toarray()] = -np.inf
+        order = np.argsort(-s, axis=1, kind="stable")
+        for row, user in enumerate(batch):
+            available = order[row][np.isfinite(s[row, order[row]])]
+            best = available[:n_best]
+            rest = available[n_best:]
+            extra = rng.choice(rest, size=min(k - len(best), len(rest)), replace=False) if len(rest) else rest[:0]
+            chosen = np.r_[best, extra].astype(np.int64)
+            at = start + row
+            items[at, : len(chosen)] = chosen
+            values[at, : len(chosen)] = s[row, chosen]
+            explore[at, len(best) : len(chosen)] = True
+    return items, values, explore
+
+
+def reason(strategy: str, label: str, score: float, explored: bool, topic: str, keywords: Sequence[str],
+           uplift: float | None) -> str:
+    """One sentence a person can read: why this item is on the list."""
+    if explored:
+        return "exploration: an item the model would not have picked, shown so the next log holds its outcome"
+    about = f"topic '{topic}'" if topic else "no text topic"
+    if keywords:
+        about += f" ({', '.join(keywords[:3])})"
+    effect = f"; estimated uplift {uplift * 100:+.1f} points" if uplift is not None and np.isfinite(uplift) else ""
+    if strategy == "uplift":
+        return f"recommending it raises this user's chance of engaging the most: {about}{effect}"
+    if strategy == "relevance":
+        return f"the user would most likely engage with it if shown (P = {score:.2f}): {about}{effect}"
+    return f"chosen by {label}, the intervention with the best lift: {about}{effect}"
+
+
+def recommend(chosen: Chosen, users: np.ndarray, user_ids: np.ndarray, exclude: sparse.csr_matrix, notes: ItemNotes,
+              config: RecommendConfig, seed: int, uplift: Scores | None = None) -> pd.DataFrame:
+    """The lists as one frame: ``user_id, rank, item_id, title, score, uplift, exploration, topic,
+    keywords, strategy, reason`` (``uplift``: τ̂ where identified, else NaN)."""
+    n_explore = int(round(config.exploration * config.k))
+    items, values, explore = top_k(chosen.scores, users, exclude, config.k, n_explore, seed)
+    taus = np.full(items.shape, np.nan)
+    if uplift is not None:
+        for start in range(0, len(users), 512):
+            tau = uplift(users[start : start + 512])
+            picked = items[start : start + 512]
+            taus[start : start + 512] = np.where(picked >= 0, np.take_along_axis(tau, np.maximum(picked, 0), axis=1), np.nan)
+    keep = items >= 0
+    u, r = np.nonzero(keep)
+    item = items[u, r]
+    topic = [notes.topics[i] if notes.topics is not None else "" for i in item]
+    keywords = [list(notes.keywords[i]) if notes.keywords is not None else [] for i in item]
+    return pd.DataFrame({
+        "user_id": user_ids[u], "rank": r + 1, "item_id": notes.ids[item],
+        "title": [notes.titles[i] for i in item] if notes.titles is not None else "",
+        "score": values[u, r], "uplift": taus[u, r], "exploration": explore[u, r], "topic": topic,
+        "keywords": [", ".join(k) for k in keywords], "strategy": chosen.label,
+        "reason": [reason(chosen.strategy, chosen.label, values[a, b], explore[a, b], t, kw, taus[a, b])
+                   for a, b, t, kw in zip(u, r, topic, keywords)],
+    })
+
+
+def best_intervention(metrics: Mapping[str, object], candidates: Sequence[str]) -> tuple[str | None, str]:
+    """The intervention with the largest lift whose interval excludes zero (from the contrast stage's
+    metrics), among ``candidates``; else None and why."""
+    rows = []
+    for name in candidates:
+        lift, low = metrics.get(f"interventions/{name}/lift"), metrics.get(f"interventions/{name}/ci_low")
+        if isinstance(lift, float) and isinstance(low, float) and low > 0:
+            rows.append((lift, name))
+    if not rows:
+        return None, "no intervention's lift has an interval above zero"
+    return max(rows)[1], ""

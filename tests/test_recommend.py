@@ -1,0 +1,78 @@
+"""The recommend stage's lists: what a user has is never recommended, exploration slots are labelled,
+strategies fall back with a reason, and the chosen intervention is the best one whose CI excludes zero."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+
+from recause.models.policies.scores import FunctionPolicy
+from recause.tasks.evaluate import PolicySet
+from recause.tasks.recommend.config import RecommendConfig
+from recause.tasks.recommend.lists import Chosen, ItemNotes, already_has, best_intervention, recommend, top_k
+
+# 2 users × 5 items; user 0 already has item 4 (its best), user 1 has items 0 and 1
+SCORES = np.array([[0.1, 0.5, 0.3, 0.2, 0.9],
+                   [0.8, 0.7, 0.1, 0.4, 0.3]])
+HAS = sparse.csr_matrix(np.array([[0, 0, 0, 0, 1], [1, 1, 0, 0, 0]], dtype=bool))
+
+
+def scores(users: np.ndarray) -> np.ndarray:
+    return SCORES[users]
+
+
+def test_top_k_skips_what_users_have_and_labels_exploration() -> None:
+    items, values, explore = top_k(scores, np.array([0, 1]), HAS, k=3, n_explore=0, seed=0)
+    assert items.tolist() == [[1, 2, 3], [3, 4, 2]]  # by score, without items 4 (user 0) and 0, 1 (user 1)
+    assert values[0].tolist() == [0.5, 0.3, 0.2] and not explore.any()
+    items, _, explore = top_k(scores, np.array([0, 1]), HAS, k=3, n_explore=1, seed=0)
+    assert items[:, :2].tolist() == [[1, 2], [3, 4]] and explore.tolist() == [[False, False, True]] * 2
+    assert items[0, 2] in (0, 3) and items[1, 2] == 2  # the one slot left goes to an item not yet listed, not had
+    again, _, _ = top_k(scores, np.array([0, 1]), HAS, k=3, n_explore=1, seed=0)
+    assert (again == items).all()  # seeded
+
+
+def test_a_user_with_fewer_items_left_than_k_gets_what_is_left() -> None:
+    items, values, _ = top_k(scores, np.array([1]), HAS, k=5, n_explore=0, seed=0)
+    assert items.tolist() == [[3, 4, 2, -1, -1]] and np.isnan(values[0, 3:]).all()
+
+
+def test_already_has_reads_positives_of_every_part() -> None:
+    train = pd.DataFrame({"user": [0, 0, 1], "item": [4, 2, 0], "positive": [True, False, True]})
+    test = pd.DataFrame({"user": [1], "item": [1], "positive": [True]})
+    assert (already_has([train, test], 2, 5).toarray() == HAS.toarray()).all()
+
+
+def test_the_frame_has_reasons_a_person_reads() -> None:
+    notes = ItemNotes(np.array([10, 11, 12, 13, 14]), ["a", "b", "c", "d", "e"], ["jazz", "jazz", "chess", "chess", "jazz"],
+                      [["sax"], ["trumpet"], ["opening"], ["endgame"], ["vinyl"]])
+    config = RecommendConfig(k=2, exploration=0.5)  # one best item, one exploration slot
+    frame = recommend(Chosen("uplift", scores, "uplift"), np.array([0]), np.array(["u0"]), HAS, notes, config, 0,
+                      uplift=lambda users: SCORES[users] / 10)
+    first = frame.iloc[0]
+    assert (first["user_id"], first["rank"], first["item_id"], first["title"]) == ("u0", 1, 11, "b")
+    assert first["uplift"] == pytest.approx(0.05)
+    assert first["reason"] == ("recommending it raises this user's chance of engaging the most: topic 'jazz' (trumpet); "
+                               "estimated uplift +5.0 points")
+    assert frame.iloc[1]["exploration"] and frame.iloc[1]["reason"].startswith("exploration:")
+
+
+def test_best_intervention_needs_an_interval_above_zero() -> None:
+    metrics = {"interventions/a/lift": 0.5, "interventions/a/ci_low": -0.1,  # the biggest, but not detectable
+               "interventions/b/lift": 0.2, "interventions/b/ci_low": 0.05,
+               "interventions/c/lift": 0.1, "interventions/c/ci_low": 0.02}
+    assert best_intervention(metrics, ["a", "b", "c"]) == ("b", "")
+    assert best_intervention(metrics, ["a"]) == (None, "no intervention's lift has an interval above zero")
+
+
+def test_without_the_gnn_the_stage_falls_back_to_popularity_and_says_why() -> None:
+    from recause.tasks.recommend.stage import choose
+
+    popularity = PolicySet("baseline", {"popularity": FunctionPolicy("popularity", scores)}, {})
+    chosen = choose(RecommendConfig(strategy="uplift"), None, [popularity], None, None, None, None, {}, 0)
+    assert chosen.label == "popularity" and chosen.strategy == "relevance"
+    assert chosen.fallback == "uplift: the causal GNN was not trained; relevance: the causal GNN was not trained"
+    with pytest.raises(ValueError, match="no policy to recommend with"):
+        choose(RecommendConfig(), None, [], None, None, None, None, {}, 0)
