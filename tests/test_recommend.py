@@ -76,3 +76,27 @@ def test_without_the_gnn_the_stage_falls_back_to_popularity_and_says_why() -> No
     assert chosen.fallback == "uplift: the causal GNN was not trained; relevance: the causal GNN was not trained"
     with pytest.raises(ValueError, match="no policy to recommend with"):
         choose(RecommendConfig(), None, [], None, None, None, None, {}, 0)
+
+
+def test_best_intervention_lists_come_from_that_intervention_policy() -> None:
+    from recause.models.world.scm import WorldConfig
+    from recause.tasks.baselines import BaselinesConfig, build_baselines
+    from recause.tasks.contrast.config import ContrastConfig
+    from recause.tasks.data.split import SplitConfig, split_dataset
+    from recause.tasks.data.synthetic import load_synthetic
+    from recause.tasks.recommend.stage import choose
+
+    data = load_synthetic(WorldConfig(n_users=60, n_items=30, n_topics=3, slate_size=5, mean_sessions=4), seed=3)
+    split = split_dataset(data, SplitConfig(), seed=3)
+    baselines = build_baselines(split, data, BaselinesConfig(), seed=3)
+    metrics = {"interventions/popularity/lift": 0.4, "interventions/popularity/ci_low": 0.1,
+               "interventions/random/lift": 0.9, "interventions/random/ci_low": -0.2,  # larger, not detectable
+               "interventions/oracle-uplift/lift": 2.0, "interventions/oracle-uplift/ci_low": 1.0}  # a yardstick
+    chosen = choose(RecommendConfig(strategy="best_intervention"), None, [baselines], split, data, None, ContrastConfig(),
+                    metrics, 3)
+    assert (chosen.strategy, chosen.label, chosen.fallback) == ("best_intervention", "popularity", None)
+    probabilities = chosen.scores(np.arange(4))
+    assert probabilities.shape == (4, split.n_items) and np.allclose(probabilities.sum(axis=1), 1.0)
+    # the popularity policy puts its most mass on the most popular item of the training log
+    popular = np.bincount(split.train.loc[split.train["positive"], "item"], minlength=split.n_items).argmax()
+    assert (probabilities.argmax(axis=1) == popular).all()
