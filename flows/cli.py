@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="print the resolved configuration as YAML")
     _common(config)
     sub.add_parser("presets", help="list the presets")
+    recommend = sub.add_parser("recommend", help="a user's top-k from the registered champion model (recause-<dataset>@champion)")
+    recommend.add_argument("--user", required=True, action="append", help="a user id (repeatable); an unknown one gets the "
+                           "popularity fallback, labelled")
+    recommend.add_argument("--k", type=int, help="items per user (default: the model's recommend.k)")
+    recommend.add_argument("--dataset", default="synthetic", help="whose model: recause-<dataset> (default synthetic)")
+    recommend.add_argument("--tracking-uri", help="the registry (default: MLFLOW_TRACKING_URI, else the local store)")
+    _debug_flag(recommend, default=argparse.SUPPRESS)
     report = sub.add_parser("report", help="rebuild a finished run's report.html from its files, without retraining")
     report.add_argument("run", metavar="RUN_DIR_OR_MLFLOW_RUN_ID",
                         help="a run folder (with summary.json), or the id of an MLflow run (its artifacts are downloaded)")
@@ -162,6 +169,8 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
         return EXIT_OK
     if args.command == "report":
         return _report_command(args)
+    if args.command == "recommend":
+        return _recommend_command(args)
     try:
         overrides = [*args.overrides, *(["runtime.resume=false"] if getattr(args, "fresh", False) else [])]
         config = build_config(getattr(args, "preset", "default"), dataset=args.dataset, output_dir=getattr(args, "output_dir", None),
@@ -229,6 +238,38 @@ def _run(config, debug: bool = False) -> int:
         return EXIT_INVALID_DATA
     state.result()  # raises what failed the run (a DatasetError, a ConfigurationError...): main reports it
     raise RuntimeError(f"the flow ended in state {state.type.value} without a summary or an error")
+
+
+def _recommend_command(args: argparse.Namespace) -> int:
+    """``recause recommend --user U [--k K]``: the champion's lists, a table per user."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from recause.flows.config import build_config
+    from recause.flows.runtime import prepare_environment
+    from recause.mlflow_config.tracking import sqlite_path, tracking_uri
+    from recause.tasks.config import ConfigurationError
+
+    if args.k is not None and args.k <= 0:
+        raise ConfigurationError(f"--k must be a positive number of items, got {args.k}")
+    config = build_config("default", dataset=args.dataset, env=os.environ)
+    prepare_environment(config.runtime.output_root, config.runtime.threads)
+    uri = args.tracking_uri or tracking_uri(config.tracking.tracking_uri, config.runtime.output_root)
+    store = sqlite_path(uri)
+    if store is not None and not store.exists():
+        raise ConfigurationError(f"no MLflow store at {store}: run `recause run` first, or give --tracking-uri")
+    from recause.mlflow_config.serving import champion_lists
+
+    try:
+        lists, answered_by = champion_lists(uri, config.data.dataset, list(args.user), args.k)
+    except LookupError as error:
+        raise ConfigurationError(str(error)) from None
+    print(f"{answered_by} ({uri})")
+    for user, rows in lists.groupby("user_id", sort=False):
+        print(f"\nuser {user}: {rows['strategy'].iloc[0]}")
+        for _, row in rows.iterrows():
+            uplift = f"  uplift {row['uplift'] * 100:+.1f} pt" if row["uplift"] == row["uplift"] else ""
+            print(f"  {int(row['rank']):2d}. {row['item_id']:>8}  {str(row['title'])[:40]:40}  score {row['score']:.3f}{uplift}")
+            print(f"      {row['reason']}")
+    return EXIT_OK
 
 
 def _report_command(args: argparse.Namespace) -> int:

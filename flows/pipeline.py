@@ -112,6 +112,8 @@ def pipeline(config: PipelineConfig) -> dict[str, Any]:
     except BaseException:
         tracker.finish("FAILED")
         raise
+    if stages.recommendations is not None and stages.recommendations.servable is not None and tracker.run_id:
+        summary |= _publish_recommender(config, folder, stages.recommendations, tracker, summary, logger)
     summary |= {f"stage/{name}/seconds": s for name, s in tracker.stage_seconds.items()}
     summary["run/reused_stages"] = ",".join(stages.reused)
     summary["mlflow/run_id"] = tracker.run_id or ""
@@ -131,6 +133,36 @@ def pipeline(config: PipelineConfig) -> dict[str, Any]:
     if not passed:
         return Failed(message=summary["validation/report"], data=summary)
     return Completed(message=f"summary written to {path}", data=summary)
+
+
+def metric_of_record(summary: dict[str, Any]) -> tuple[str, float | None]:
+    """What decides the registry's champion: on the synthetic world the engagement the lists truly
+    cause (``recommend/true_caused``), elsewhere the model of record's NDCG@20 on held-out data."""
+    for key in ("recommend/true_caused", "ranking/ndcg_at_20"):
+        value = summary.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return key, float(value)
+    return "ranking/ndcg_at_20", None
+
+
+def _publish_recommender(config: PipelineConfig, folder: Path, recommendations, tracker: RunTracker,
+                         summary: dict[str, Any], logger) -> dict[str, Any]:
+    """Save the lists' model as an MLflow pyfunc (``recommender/`` in the run folder and the parent
+    run), register it as ``recause-<dataset>``, and move ``champion`` when it beats the champion."""
+    from mlflow import MlflowClient
+
+    from recause.mlflow_config.serving import model_name, register, save_recommender
+
+    checkpoints = {p.parent.name: p for p in sorted((folder / "model" / "checkpoints").glob("*/best.ckpt"))}
+    path = save_recommender(folder / "recommender", recommendations.servable, checkpoints, config.data.dataset)
+    tracker.log_artifact_to(tracker.run_id, path, "recommender")
+    metric, value = metric_of_record(summary)
+    registered = register(MlflowClient(tracking_uri=tracker.uri), model_name(config.data.dataset),
+                          f"runs:/{tracker.run_id}/recommender", tracker.run_id, metric, value)
+    logger.info("registered %s version %s%s (%s)", registered.name, registered.version,
+                " as champion" if registered.champion else "", registered.reason)
+    return {"registry/model": registered.name, "registry/version": registered.version,
+            "registry/champion": registered.champion, "registry/reason": registered.reason, "registry/metric": metric}
 
 
 def _provenance(config: PipelineConfig, tags: dict[str, Any], tracker: RunTracker) -> dict[str, Any]:
@@ -160,6 +192,7 @@ class _Stages:
         self.tracker, self.folder, self.logger, self.store, self.resume = tracker, folder, logger, store, resume
         self.summary: dict[str, Any] = {}
         self.data_hash: str | None = None
+        self.recommendations = None  # the recommend stage's result, for the served model
         self.keys: dict[int, str] = {}
         self.reused: list[str] = []
         self.code = code_hash(PROJECT_ROOT) + repr(sorted(package_versions().items()))
@@ -259,7 +292,7 @@ def _run_stages(config: PipelineConfig, stages: _Stages) -> dict[str, Any]:
                                 folder / "contrast", seed, simulation, encoder)
     if config.recommend.enabled:
         lifts = {k: v for k, v in stages.summary.items() if k.startswith("interventions/") and isinstance(v, float)}
-        stages.run("recommend", recommend_task, config.recommend, split, dataset, models, policy_sets, features,
+        stages.recommendations = stages.run("recommend", recommend_task, config.recommend, split, dataset, models, policy_sets, features,
                    config.contrast if contrasted is not None else None, lifts, seed, folder / "recommendations")
     return stages.summary
 

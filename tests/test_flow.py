@@ -167,6 +167,67 @@ def test_smoke_pipeline_on_the_synthetic_world(smoke_run) -> None:
     assert set(curves["model"]) == {"gnn_causal", "gnn_naive", "gnn_t_learner"} and curves["train/loss"].notna().all()
 
 
+def test_the_champion_is_served_over_http_with_the_lists_of_the_run(smoke_run, capsys) -> None:
+    """``mlflow models serve -m models:/recause-synthetic@champion`` on 127.0.0.1 answers a JSON request
+    with the lists of ``recommendations.parquet``; ``recause recommend`` answers from the same model."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from recause.flows.cli import main
+
+    tmp_path, _, state, _ = smoke_run
+    assert state.is_completed(), state.message
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["registry/model"] == "recause-synthetic" and summary["registry/champion"] is True
+    lists = pd.read_parquet(tmp_path / "run" / "recommendations" / "recommendations.parquet")
+    users = [str(u) for u in lists["user_id"].unique()[:3]]
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    bin_dir = Path(sys.executable).parent
+    env = os.environ | {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    server = subprocess.Popen([str(bin_dir / "mlflow"), "models", "serve", "-m", "models:/recause-synthetic@champion",
+                               "--env-manager", "local", "--host", "127.0.0.1", "-p", str(port)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "mlflow models serve did not come up"
+                time.sleep(0.5)
+        body = json.dumps({"dataframe_records": [{"user_id": u} for u in users] + [{"user_id": "never-seen"}],
+                           "params": {"k": 10}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"})
+        answer = pd.DataFrame(json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    expected = lists[lists["user_id"].astype(str).isin(users)].astype({"user_id": str, "item_id": str})
+    served = answer[answer["user_id"] != "never-seen"]
+    assert served[["user_id", "rank", "item_id", "reason"]].values.tolist() == expected[["user_id", "rank", "item_id", "reason"]].values.tolist()
+    assert np.allclose(served["score"], expected["score"])
+    cold = answer[answer["user_id"] == "never-seen"]
+    assert len(cold) == 10 and (cold["strategy"] == "popularity (cold user)").all()
+    # the CLI reads the same champion; k <= 0 and an unknown dataset's model are one-line errors
+    os.environ["RECAUSE_OUTPUT_ROOT"] = str(tmp_path)
+    try:
+        assert main(["recommend", "--user", users[0], "--k", "3"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("recause-synthetic version 1") and f"user {users[0]}: uplift" in out
+        assert main(["recommend", "--user", users[0], "--k", "0"]) == 2
+        assert main(["recommend", "--user", users[0], "--dataset", "coat"]) == 2
+        assert "no champion of 'recause-coat'" in capsys.readouterr().err
+    finally:
+        del os.environ["RECAUSE_OUTPUT_ROOT"]
+
+
 @pytest.mark.browser
 def test_the_run_report_in_a_real_browser(smoke_run) -> None:
     """The smoke run's report.html in headless Chromium: the answer comes first and names the top

@@ -51,7 +51,7 @@ def already_has(interactions: Sequence[pd.DataFrame], n_users: int, n_items: int
 def top_k(scores: Scores, users: np.ndarray, exclude: sparse.csr_matrix, k: int, n_explore: int, seed: int,
           block: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per user: the ``k - n_explore`` best-scored items they do not have, then ``n_explore`` random
-    others (seeded). Returns items (U, k) (−1 where a user has fewer than k items left), their scores
+    others (seeded per user, so one user's list is the same whoever else is listed). Returns items (U, k) (−1 where a user has fewer than k items left), their scores
     (U, k) and an exploration mask (U, k)."""
     n_items = exclude.shape[1]
     k = min(k, n_items)
@@ -59,7 +59,6 @@ def top_k(scores: Scores, users: np.ndarray, exclude: sparse.csr_matrix, k: int,
     items = np.full((len(users), k), -1, dtype=np.int64)
     values = np.full((len(users), k), np.nan)
     explore = np.zeros((len(users), k), dtype=bool)
-    rng = np.random.default_rng([seed, 31])
     for start in range(0, len(users), block):
         batch = users[start : start + block]
         s = np.asarray(scores(batch), dtype=np.float64)  # (B, n_items)
@@ -69,6 +68,7 @@ def top_k(scores: Scores, users: np.ndarray, exclude: sparse.csr_matrix, k: int,
             available = order[row][np.isfinite(s[row, order[row]])]
             best = available[:n_best]
             rest = available[n_best:]
+            rng = np.random.default_rng([seed, 31, int(user)])  # per user: a list does not depend on who else is asked
             extra = rng.choice(rest, size=min(k - len(best), len(rest)), replace=False) if len(rest) else rest[:0]
             chosen = np.r_[best, extra].astype(np.int64)
             at = start + row
@@ -112,7 +112,7 @@ def recommend(chosen: Chosen, users: np.ndarray, user_ids: np.ndarray, exclude: 
     topic = [notes.topics[i] if notes.topics is not None else "" for i in item]
     keywords = [list(notes.keywords[i]) if notes.keywords is not None else [] for i in item]
     return pd.DataFrame({
-        "user_id": user_ids[u], "rank": r + 1, "item_id": notes.ids[item],
+        "user_id": np.asarray(user_ids)[u], "rank": r + 1, "item_id": notes.ids[item],
         "title": [notes.titles[i] for i in item] if notes.titles is not None else "",
         "score": values[u, r], "uplift": taus[u, r], "exploration": explore[u, r], "topic": topic,
         "keywords": [", ".join(k) for k in keywords], "strategy": chosen.label,
@@ -132,3 +132,24 @@ def best_intervention(metrics: Mapping[str, object], candidates: Sequence[str]) 
     if not rows:
         return None, "no intervention's lift has an interval above zero"
     return max(rows)[1], ""
+
+
+COLD_REASON = "cold user: not in the training log, so the most engaged-with items overall"
+
+
+def cold_start(user_ids: Sequence[object], popularity: np.ndarray, notes: ItemNotes, k: int) -> pd.DataFrame:
+    """Lists for users the model does not know: the ``k`` most popular items, labelled as a fallback."""
+    order = np.argsort(-popularity, kind="stable")[: min(k, len(popularity))]
+    rows = []
+    for user in user_ids:
+        for rank, item in enumerate(order, start=1):
+            rows.append({"user_id": user, "rank": rank, "item_id": notes.ids[item],
+                         "title": notes.titles[item] if notes.titles is not None else "", "score": float(popularity[item]),
+                         "uplift": np.nan, "exploration": False, "topic": notes.topics[item] if notes.topics is not None else "",
+                         "keywords": ", ".join(notes.keywords[item]) if notes.keywords is not None else "",
+                         "strategy": "popularity (cold user)", "reason": COLD_REASON})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+COLUMNS = ["user_id", "rank", "item_id", "title", "score", "uplift", "exploration", "topic", "keywords", "strategy", "reason"]
+"""The columns of every list frame (``recommendations.parquet``, the served model's answer)."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from recause.tasks.contrast.config import ContrastConfig
 from recause.tasks.contrast.sources import policy_sources
@@ -24,11 +25,35 @@ from recause.tasks.train.fit import ModelSet
 
 
 @dataclass(frozen=True)
+class Servable:
+    """Everything that answers for any user later without the training stack: the chosen strategy's
+    scores and τ̂ for every split user × item (float32), what each user has, the item notes and the
+    items' popularity (for users the model does not know)."""
+
+    scores: np.ndarray  # (n_users, n_items)
+    uplift: np.ndarray | None  # (n_users, n_items) τ̂ where identified
+    user_ids: np.ndarray  # (n_users,)
+    has: sparse.csr_matrix  # (n_users, n_items) bool
+    notes: ItemNotes
+    popularity: np.ndarray  # (n_items,) positive training rows per item
+    chosen: Chosen
+    config: RecommendConfig
+    seed: int
+
+
+@dataclass(frozen=True)
 class Recommendations:
-    """The lists (one row per user × rank) and the stage's metrics."""
+    """The lists (one row per user × rank), the stage's metrics, and what a served model needs."""
 
     lists: pd.DataFrame
     metrics: dict[str, float | str]
+    servable: Servable | None = None
+
+
+def dense(scores, n_users: int, block: int = 512) -> np.ndarray:
+    """(n_users, n_items) float32 of a score function evaluated by blocks of users."""
+    return np.concatenate([np.asarray(scores(np.arange(s, min(s + block, n_users))), dtype=np.float32)
+                           for s in range(0, n_users, block)])
 
 
 def choose(config: RecommendConfig, models: ModelSet | None, policy_sets: Sequence[PolicySet], split: Split,
@@ -72,7 +97,10 @@ def run_recommend(config: RecommendConfig, split: Split, dataset: Dataset, model
     notes = _notes(split, dataset, features)
     causal = models.causal if models is not None else None
     uplift = causal.uplift if causal is not None and causal.identifiable else None
-    lists = recommend(chosen, users, split.users.ids, exclude, notes, config, seed, uplift)
+    table = dense(chosen.scores, split.n_users)
+    taus = dense(uplift, split.n_users) if uplift is not None else None
+    chosen = Chosen(chosen.strategy, lambda u: table[u], chosen.label, chosen.fallback)  # the served model scores these
+    lists = recommend(chosen, users, split.users.ids, exclude, notes, config, seed, (lambda u: taus[u]) if taus is not None else None)
     metrics: dict[str, float | str] = {
         "recommend/strategy": chosen.label, "recommend/k": float(config.k), "recommend/n_users": float(lists["user_id"].nunique()),
         "recommend/exploration_share": float(lists["exploration"].mean()) if len(lists) else 0.0,
@@ -82,7 +110,9 @@ def run_recommend(config: RecommendConfig, split: Split, dataset: Dataset, model
         metrics["recommend/fallback"] = chosen.fallback
     if dataset.world is not None:
         metrics |= _truth(dataset, split, lists, config.k)
-    return Recommendations(lists, metrics)
+    popularity = np.bincount(split.train.loc[split.train["positive"], "item"], minlength=split.n_items).astype(np.float64)
+    servable = Servable(table, taus, split.users.ids, exclude, notes, popularity, chosen, config, seed)
+    return Recommendations(lists, metrics, servable)
 
 
 def _notes(split: Split, dataset: Dataset, features: TextFeatures | None) -> ItemNotes:
