@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--dataset", default="synthetic", help="whose model: recause-<dataset> (default synthetic)")
     recommend.add_argument("--tracking-uri", help="the registry (default: MLFLOW_TRACKING_URI, else the local store)")
     _debug_flag(recommend, default=argparse.SUPPRESS)
+    deploy = sub.add_parser("deploy", help="serve the nightly and on-demand deployments on a Prefect server until stopped")
+    deploy.add_argument("--cron", default="0 3 * * *", help="the nightly schedule (cron, default 0 3 * * *)")
+    deploy.add_argument("--nightly-preset", default="default", help="the nightly run's preset (default: default)")
+    _debug_flag(deploy, default=argparse.SUPPRESS)
     report = sub.add_parser("report", help="rebuild a finished run's report.html from its files, without retraining")
     report.add_argument("run", metavar="RUN_DIR_OR_MLFLOW_RUN_ID",
                         help="a run folder (with summary.json), or the id of an MLflow run (its artifacts are downloaded)")
@@ -171,6 +175,8 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
         return _report_command(args)
     if args.command == "recommend":
         return _recommend_command(args)
+    if args.command == "deploy":
+        return _deploy_command(args)
     try:
         overrides = [*args.overrides, *(["runtime.resume=false"] if getattr(args, "fresh", False) else [])]
         config = build_config(getattr(args, "preset", "default"), dataset=args.dataset, output_dir=getattr(args, "output_dir", None),
@@ -238,6 +244,32 @@ def _run(config, debug: bool = False) -> int:
         return EXIT_INVALID_DATA
     state.result()  # raises what failed the run (a DatasetError, a ConfigurationError...): main reports it
     raise RuntimeError(f"the flow ended in state {state.type.value} without a summary or an error")
+
+
+def _deploy_command(args: argparse.Namespace) -> int:
+    """``recause deploy``: Prefect's ``serve`` with the two deployments; needs a Prefect server."""
+    from recause.flows.config import available_presets
+    from recause.flows.runtime import quiet_environment
+    from recause.tasks.config import ConfigurationError
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise ConfigurationError("recause deploy needs a Prefect server: start one with `prefect server start --host "
+                                 "127.0.0.1` and `export PREFECT_API_URL=http://127.0.0.1:4200/api`")
+    if args.nightly_preset not in available_presets():
+        raise ConfigurationError(f"unknown preset {args.nightly_preset!r}; available: {', '.join(available_presets())}")
+    from prefect.client.schemas.schedules import construct_schedule
+
+    try:
+        construct_schedule(cron=args.cron)
+    except ValueError as error:
+        raise ConfigurationError(f"--cron {args.cron!r} is not a cron schedule: {_one_line(str(error))}") from None
+    quiet_environment()
+    from recause.flows.deployments import serve_deployments
+
+    print(f"serving deployments recause/nightly ({args.cron}, preset {args.nightly_preset}) and recause/on-demand "
+          f"on {os.environ['PREFECT_API_URL']}; Ctrl-C stops", flush=True)
+    serve_deployments(args.cron, args.nightly_preset)
+    return EXIT_OK
 
 
 def _recommend_command(args: argparse.Namespace) -> int:
