@@ -70,6 +70,9 @@ class TrackingConfig(Section):
         "<output_root>/mlflow.db with artifacts in <output_root>/mlartifacts.",
     )
     experiment_prefix: str = Field("recause", description="Experiments are named <prefix>/<dataset>.")
+    ui_url: str | None = Field(
+        None, description="The MLflow UI that links point to (the Prefect artifact, the report). Default: "
+        "$RECAUSE_MLFLOW_UI_URL, else the tracking URI when it is a server; none for a local store.")
 
 
 class PipelineConfig(Section):
@@ -162,6 +165,8 @@ def environment_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         set_path(tree, ["runtime", "output_root"], env["RECAUSE_OUTPUT_ROOT"])
     if env.get("MLFLOW_TRACKING_URI"):
         set_path(tree, ["tracking", "tracking_uri"], env["MLFLOW_TRACKING_URI"])
+    if env.get("RECAUSE_MLFLOW_UI_URL"):
+        set_path(tree, ["tracking", "ui_url"], env["RECAUSE_MLFLOW_UI_URL"])
     return tree
 
 

@@ -53,12 +53,14 @@ def recause_flow(
     overrides: dict[str, Any] | None = None,
     data_path: str = "",
 ):
-    """Run Recause on ``dataset`` with ``preset``.
+    """Run Recause on a dataset with a preset; the configuration is built inside the run.
 
-    Parameters: dataset — a known dataset (ignored when data_path is given); preset — smoke (about a
-    minute), default or full; seed — the run's random seed; overrides — settings on top of the preset,
-    e.g. {"world.n_users": 500, "gnn.epochs": 20}; data_path — a folder of your own interactions
-    (dir:PATH), relative to the machine that runs the flow.
+    Args:
+        dataset: A known dataset (ignored when data_path is given).
+        preset: smoke (about a minute), default or full.
+        seed: The run's random seed.
+        overrides: Settings on top of the preset, e.g. {"world.n_users": 500, "gnn.epochs": 20}.
+        data_path: A folder of your own interactions on the machine that runs the flow (read as dir:PATH).
     """
     from recause.flows.pipeline import pipeline
     from recause.flows.runtime import prepare_environment

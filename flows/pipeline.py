@@ -68,6 +68,7 @@ def make_tracker(config: PipelineConfig, owner: Owner | None = None) -> RunTrack
         artifact_location(uri, config.runtime.output_root),
         enabled=config.tracking.enabled,
         owner=owner.tag() if owner else None,
+        ui_url=config.tracking.ui_url,
     )
 
 

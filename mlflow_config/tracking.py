@@ -217,8 +217,9 @@ class RunTracker:
     """
 
     def __init__(self, uri: str, experiment: str, artifact_root: str | None, enabled: bool = True,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, ui_url: str | None = None) -> None:
         self.uri, self.experiment, self.enabled, self.owner = uri, experiment, enabled, owner
+        self.ui_url = ui_url or (uri if uri.startswith(("http://", "https://")) else None)
         self.run_id: str | None = None
         self.experiment_id: str | None = None
         self.stage_seconds: dict[str, float] = {}
@@ -297,10 +298,10 @@ class RunTracker:
             self._client.set_terminated(self.run_id, status=status)
 
     def run_url(self) -> str | None:
-        """A browser URL for the parent run when the store is a server, else None."""
-        if self.run_id is None or not self.uri.startswith(("http://", "https://")):
+        """A browser URL for the parent run in the MLflow UI (``ui_url``, else the server), else None."""
+        if self.run_id is None or self.ui_url is None:
             return None
-        return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}?{UI_MODEL_TRAINING}"
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}?{UI_MODEL_TRAINING}"
 
     # -------------------------------------------------------------- by run id; no-ops when disabled (StageRun calls these)
     def log_metrics_to(self, run_id: str | None, values: Mapping[str, float], step: int | None) -> None:
