@@ -39,7 +39,7 @@ from recause.flows.stages.simulate import simulate_task
 from recause.flows.stages.split import split_task
 from recause.flows.stages.train import train_task
 from recause.flows.stages.validate import validate_task
-from recause.mlflow_config.tracking import RunTracker, artifact_location, experiment_name, run_name, tracking_uri
+from recause.mlflow_config.tracking import RunTracker, artifact_location, experiment_name, run_name, store_lock, tracking_uri
 from recause.tasks.evaluate import PolicySet
 
 KEY_METRICS = (
@@ -158,8 +158,9 @@ def _publish_recommender(config: PipelineConfig, folder: Path, recommendations, 
     path = save_recommender(folder / "recommender", recommendations.servable, checkpoints, config.data.dataset)
     tracker.log_artifact_to(tracker.run_id, path, "recommender")
     metric, value = metric_of_record(summary)
-    registered = register(MlflowClient(tracking_uri=tracker.uri), model_name(config.data.dataset),
-                          f"runs:/{tracker.run_id}/recommender", tracker.run_id, metric, value)
+    with store_lock(tracker.uri):  # concurrent runs: one creates the registered model, champion moves atomically
+        registered = register(MlflowClient(tracking_uri=tracker.uri), model_name(config.data.dataset),
+                              f"runs:/{tracker.run_id}/recommender", tracker.run_id, metric, value)
     logger.info("registered %s version %s%s (%s)", registered.name, registered.version,
                 " as champion" if registered.champion else "", registered.reason)
     return {"registry/model": registered.name, "registry/version": registered.version,

@@ -14,6 +14,7 @@ its metric of record beats the current champion's (the value is kept as a versio
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,7 +188,11 @@ def champion_lists(tracking_uri: str, dataset: str, users: list[str], k: int | N
     except MlflowException:
         raise LookupError(f"no champion of {name!r} in {tracking_uri}: run `recause run --dataset {dataset}` first "
                           "(a finished run registers its recommender)") from None
-    mlflow.set_tracking_uri(tracking_uri)
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+    previous = mlflow.get_tracking_uri() if "MLFLOW_TRACKING_URI" in os.environ else None
+    mlflow.set_tracking_uri(tracking_uri)  # models:/ resolves through the global URI (and MLflow exports it to the environment)
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
+    finally:
+        mlflow.set_tracking_uri(previous)  # None unsets the variable again
     params = {"k": int(k)} if k is not None else None
     return model.predict(pd.DataFrame({"user_id": users}), params=params), f"{name} version {version.version}"

@@ -24,7 +24,7 @@ STAGES = ("load", "validate", "split", "features", "baselines", "train", "simula
 CACHED_STAGES = STAGES[2:]  # load and validate always run (they read the data)
 # Summary entries that differ between two runs of the same config by design: timings, ids, places.
 # The embedding cache's counters say how much work a run did, not what it found.
-VOLATILE_PREFIXES = ("stage/", "mlflow/")
+VOLATILE_PREFIXES = ("stage/", "mlflow/", "registry/")  # registry: which version, and whether it took champion
 VOLATILE_KEYS = {"run/reused_stages", "features/cache_hits", "features/cache_hit_rate", "features/texts_embedded"}
 
 

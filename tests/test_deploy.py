@@ -88,7 +88,7 @@ def stop(process: subprocess.Popen) -> None:
 def test_deployments_run_from_the_rest_api_with_partial_overrides(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING_URI"))} | {
         "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1", "RECAUSE_OUTPUT_ROOT": str(tmp_path / "out"), "RECAUSE_DATA_DIR": str(SHARED_DATA),
         "OMP_NUM_THREADS": "1", "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}

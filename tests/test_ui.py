@@ -34,7 +34,7 @@ def test_prefect_form_to_completed_run_and_mlflow_compare(tmp_path: Path) -> Non
     url, ui = f"http://127.0.0.1:{prefect_port}/api", f"http://127.0.0.1:{prefect_port}"
     mlflow_ui = f"http://127.0.0.1:{mlflow_port}"
     out = tmp_path / "out"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_TRACKING_URI"))} | {
         "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": url, "PREFECT_UI_API_URL": url,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "RECAUSE_OUTPUT_ROOT": str(out),
         "RECAUSE_DATA_DIR": str(SHARED_DATA), "RECAUSE_MLFLOW_UI_URL": mlflow_ui, "OMP_NUM_THREADS": "1",
