@@ -322,6 +322,68 @@ def causal_precision(true_uplift_of_top: np.ndarray) -> float:
     return float(tau.mean(axis=1).mean())
 
 
+def rank_positions(scores: np.ndarray) -> np.ndarray:
+    """(n, I) int: 1-based rank of each item in its row when sorted by descending score (ties by index)."""
+    scores = np.asarray(scores)
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(1, scores.shape[1] + 1)[None, :].repeat(scores.shape[0], 0), axis=1)
+    return ranks
+
+
+def qini_weights(ranks: np.ndarray, n_items: int, depth: int | None = None) -> np.ndarray:
+    r"""Weight of an item at 1-based ``ranks`` in a user's Qini area to ``depth`` D (None = the catalogue I).
+
+    With :math:`G(k) = \sum_{r_j \le k} \tau_j` the cumulative uplift of the top k, the area above
+    random targeting is :math:`\frac1D \sum_{k=1}^D G(k) - \frac{D+1}{2}\bar\tau =
+    \sum_j \tau_j\, w_D(r_j)` with :math:`w_D(r) = \frac{\max(0, D-r+1)}{D} - \frac{D+1}{2I}`:
+    linear in the τ's, so an unbiased estimate of each τ (an inverse-propensity pseudo-outcome)
+    gives an unbiased estimate of the area (:func:`qini_ipw`).
+    """
+    d = n_items if depth is None else min(int(depth), n_items)
+    if d < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    r = np.asarray(ranks, dtype=np.float64)
+    return np.maximum(0.0, d - r + 1.0) / d - (d + 1.0) / (2.0 * n_items)
+
+
+def qini_area(scores: np.ndarray, tau: np.ndarray, depth: int | None = None) -> float:
+    r"""Sum over users of the Qini area of ranking by ``scores`` against the true uplift ``tau``.
+
+    :math:`Q_D = \sum_u \sum_i \tau_{ui}\, w_D(r_{ui})` (:func:`qini_weights`), ``scores`` and
+    ``tau`` (n_users, n_items). Summed (not averaged) so blocks of users add up; the normalised
+    AUUC of a model is ``qini_area(tau_hat, tau) / qini_area(tau, tau)``: 1 for the oracle's
+    ranking, 0 for random targeting, negative when it ranks harmful items first.
+    """
+    scores, tau = np.asarray(scores, dtype=np.float64), np.asarray(tau, dtype=np.float64)
+    if scores.shape != tau.shape or scores.ndim != 2:
+        raise ValueError(f"scores and tau must be (n_users, n_items) of one shape, got {scores.shape} and {tau.shape}")
+    _check_no_nan("scores", scores)
+    _check_no_nan("tau", tau)
+    return float((tau * qini_weights(rank_positions(scores), scores.shape[1], depth)).sum())
+
+
+def qini_ipw(ranks: np.ndarray, exposed: np.ndarray, propensity: np.ndarray, n_items: int,
+             depth: int | None = None) -> float:
+    r"""Inverse-propensity estimate of :func:`qini_area` from the *positive* held-out pairs alone.
+
+    For a pair exposed with probability g, the pseudo-outcome
+    :math:`\psi = Y\,(\frac{E}{g} - \frac{1-E}{1-g})` has :math:`E[\psi] = \tau`; it is zero where
+    Y = 0, so the area's estimate :math:`\sum \psi\, w_D(r)` needs only the pairs with an outcome:
+    their ``ranks`` (1-based, in their user's ranking of all ``n_items``), whether each was
+    ``exposed``, and its ``propensity`` g (of exposure within the held-out log). No outcome model
+    enters, so it cannot favour the model whose ranking it scores. All arrays (n_pairs,).
+    """
+    exposed = np.asarray(exposed, dtype=bool)
+    g = np.asarray(propensity, dtype=np.float64)
+    if not (np.shape(ranks) == exposed.shape == g.shape):
+        raise ValueError(f"ranks, exposed and propensity must align, got {np.shape(ranks)}, {exposed.shape}, {g.shape}")
+    if g.size and (np.isnan(g).any() or g.min() <= 0 or g.max() >= 1):
+        raise ValueError("propensities must lie in (0, 1)")
+    psi = np.where(exposed, 1.0 / g, -1.0 / (1.0 - g))
+    return float((psi * qini_weights(ranks, n_items, depth)).sum())
+
+
 def exposure_counts(top: np.ndarray, n_items: int) -> np.ndarray:
     """(n_items,) int: how many top lists each item appears in."""
     top = _as_index_array("top", top, 2)
