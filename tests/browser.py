@@ -35,6 +35,9 @@ def chromium_page(width: int = 1280, height: int = 900) -> Iterator[object]:
         browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=list(CHROMIUM_FLAGS))
         try:
             page = browser.new_page(viewport={"width": width, "height": height})
+            # generous waits: CI machines are loaded (two cores, servers and a flow run beside the browser)
+            page.set_default_timeout(60_000)
+            page.set_default_navigation_timeout(120_000)
             yield page
         finally:
             browser.close()

@@ -29,6 +29,29 @@ def finished(url: str, run_id: str) -> dict | None:
     return state if state["type"] in ("COMPLETED", "FAILED", "CRASHED") else None
 
 
+def choose(page, name: str, value: str, attempts: int = 3) -> None:
+    """Pick ``value`` in the form's dropdown ``name``, waiting until the form shows it.
+
+    The select re-renders as the form loads (under CI load a first pick can land on a list that is
+    being replaced), so the pick is retried until the displayed value is the one chosen.
+    """
+    from playwright.sync_api import expect
+
+    field = page.locator(".schema-form-property", has_text=f"{name} (Optional)").first
+    shown = field.locator(".p-select-button__value")
+    for attempt in range(attempts):
+        field.locator("button.p-select-button__control").click()
+        page.keyboard.press("ArrowDown")  # opens the dropdown's list
+        page.locator("[role=option]", has_text=value).first.click()
+        try:
+            expect(shown).to_have_text(value, timeout=10_000)
+            return
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+
+
 def test_prefect_form_to_completed_run_and_mlflow_compare(tmp_path: Path) -> None:
     prefect_port, mlflow_port = free_port(), free_port()
     url, ui = f"http://127.0.0.1:{prefect_port}/api", f"http://127.0.0.1:{prefect_port}"
@@ -50,11 +73,7 @@ def test_prefect_form_to_completed_run_and_mlflow_compare(tmp_path: Path) -> Non
         with chromium_page(1400, 1000) as page:
             page.goto(f"{ui}/deployments/deployment/{deployment['id']}/run", wait_until="networkidle")
             for name, value in (("dataset", "coat"), ("preset", "smoke")):
-                field = page.locator(".schema-form-property", has_text=f"{name} (Optional)").first
-                field.locator("button.p-select-button__control").click()
-                page.keyboard.press("ArrowDown")  # opens the dropdown's list
-                page.locator("[role=option]", has_text=value).first.click()
-                assert field.locator(".p-select-button__value").inner_text() == value
+                choose(page, name, value)
             form_height = page.evaluate("document.documentElement.scrollHeight")
             page.screenshot(path=str(SCREENSHOTS / "prefect-form.png"), full_page=True)
             page.get_by_role("button", name="Submit").click()
@@ -96,8 +115,8 @@ def test_prefect_form_to_completed_run_and_mlflow_compare(tmp_path: Path) -> Non
         ids = json.dumps([r.info.run_id for r in runs]).replace(" ", "")
         with chromium_page(1400, 1000) as page:
             page.goto(f"{mlflow_ui}/#/compare-runs?runs={ids}&experiments=[\"{experiment.experiment_id}\"]"
-                      "&workflowType=machine_learning", wait_until="networkidle")
-            page.get_by_text("KEY/debias/auc").first.wait_for(timeout=60_000)  # the headline metrics, first
+                      "&workflowType=machine_learning", wait_until="domcontentloaded")  # the UI polls: no network idle
+            page.get_by_text("KEY/debias/auc").first.wait_for(timeout=120_000)  # the headline metrics, first
             for run in runs:
                 assert page.get_by_text(run.info.run_name).count() >= 1
             page.screenshot(path=str(SCREENSHOTS / "mlflow-compare.png"), full_page=True)
