@@ -35,6 +35,10 @@ def model_name(dataset: str) -> str:
     return experiment_name("recause", dataset).replace("/", "-")
 
 
+ITEM_UPLIFT = ("item_uplift", "item_uplift_low", "item_uplift_high")
+"""Columns of the served items table holding each item's mean uplift over users and its interval."""
+
+
 class RecauseRecommender(mlflow.pyfunc.PythonModel):
     """Top-k lists per requested ``user_id`` (params: ``k``), from the saved arrays."""
 
@@ -51,8 +55,9 @@ class RecauseRecommender(mlflow.pyfunc.PythonModel):
         self.popularity = arrays["popularity"]
         self.has = sparse.load_npz(a["has"]).tocsr()
         items = pd.read_parquet(a["items"])
+        bands = items[list(ITEM_UPLIFT)].to_numpy(np.float64) if set(ITEM_UPLIFT) <= set(items.columns) else None
         self.notes = ItemNotes(items["item_id"].to_numpy(), items["title"].tolist(), items["topic"].tolist(),
-                               [k.split(", ") if k else [] for k in items["keywords"]])
+                               [k.split(", ") if k else [] for k in items["keywords"]], bands)
         self.user_ids = pd.read_parquet(a["users"])["user_id"].to_numpy()
         self.index = {str(u): i for i, u in enumerate(self.user_ids)}
         self.meta = json.loads(Path(a["meta"]).read_text())
@@ -99,10 +104,12 @@ def save_recommender(path: Path, servable, checkpoints: dict[str, Path], dataset
     np.savez_compressed(staging / "arrays.npz", **arrays)
     sparse.save_npz(staging / "has.npz", servable.has.tocsr())
     n = servable.notes
-    pd.DataFrame({"item_id": n.ids, "title": list(n.titles) if n.titles is not None else [""] * len(n.ids),
-                  "topic": list(n.topics) if n.topics is not None else [""] * len(n.ids),
-                  "keywords": [", ".join(k) for k in n.keywords] if n.keywords is not None else [""] * len(n.ids)}
-                 ).to_parquet(staging / "items.parquet", index=False)
+    items = pd.DataFrame({"item_id": n.ids, "title": list(n.titles) if n.titles is not None else [""] * len(n.ids),
+                          "topic": list(n.topics) if n.topics is not None else [""] * len(n.ids),
+                          "keywords": [", ".join(k) for k in n.keywords] if n.keywords is not None else [""] * len(n.ids)})
+    if n.item_uplift is not None:
+        items[list(ITEM_UPLIFT)] = n.item_uplift
+    items.to_parquet(staging / "items.parquet", index=False)
     pd.DataFrame({"user_id": servable.user_ids}).to_parquet(staging / "users.parquet", index=False)
     meta = {"dataset": dataset, "strategy": servable.chosen.strategy, "label": servable.chosen.label,
             "fallback": servable.chosen.fallback, "seed": servable.seed, "config": servable.config.model_dump(mode="json")}

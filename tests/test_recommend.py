@@ -55,8 +55,19 @@ def test_the_frame_has_reasons_a_person_reads() -> None:
     assert (first["user_id"], first["rank"], first["item_id"], first["title"]) == ("u0", 1, 11, "b")
     assert first["uplift"] == pytest.approx(0.05)
     assert first["reason"] == ("recommending it raises this user's chance of engaging the most: topic 'jazz' (trumpet); "
-                               "estimated uplift +5.0 points")
+                               "estimated uplift +5.0 points for this user")
     assert frame.iloc[1]["exploration"] and frame.iloc[1]["reason"].startswith("exploration:")
+    assert np.isnan(first["item_uplift_low"])  # no item intervals in the notes
+
+
+def test_the_reason_gives_the_items_interval_where_there_is_one() -> None:
+    bands = np.array([[0.01, -0.02, 0.04], [0.03, 0.012, 0.048], [0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    notes = ItemNotes(np.array([10, 11, 12, 13, 14]), None, None, None, bands)
+    frame = recommend(Chosen("uplift", scores, "uplift"), np.array([0]), np.array(["u0"]), HAS, notes,
+                      RecommendConfig(k=1, exploration=0.0), 0, uplift=lambda users: SCORES[users] / 10)
+    first = frame.iloc[0]
+    assert (first["item_id"], first["item_uplift"], first["item_uplift_low"], first["item_uplift_high"]) == (11, 0.03, 0.012, 0.048)
+    assert first["reason"].endswith("estimated uplift +5.0 points for this user, +3.0 on average over users (95% CI +1.2 to +4.8)")
 
 
 def test_best_intervention_needs_an_interval_above_zero() -> None:

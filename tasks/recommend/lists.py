@@ -39,6 +39,7 @@ class ItemNotes:
     titles: Sequence[str] | None = None
     topics: Sequence[str] | None = None  # topic label per item ("" without one)
     keywords: Sequence[Sequence[str]] | None = None
+    item_uplift: np.ndarray | None = None  # (n_items, 3): the item's mean uplift over users, low, high (intervals.py)
 
 
 def already_has(interactions: Sequence[pd.DataFrame], n_users: int, n_items: int) -> sparse.csr_matrix:
@@ -79,14 +80,18 @@ def top_k(scores: Scores, users: np.ndarray, exclude: sparse.csr_matrix, k: int,
 
 
 def reason(strategy: str, label: str, score: float, explored: bool, topic: str, keywords: Sequence[str],
-           uplift: float | None) -> str:
-    """One sentence a person can read: why this item is on the list."""
+           uplift: float | None, item_uplift: Sequence[float] | None = None) -> str:
+    """One sentence a person can read: why this item is on the list (``item_uplift``: the item's mean
+    uplift over users with its interval, in probability units)."""
     if explored:
         return "exploration: an item the model would not have picked, shown so the next log holds its outcome"
     about = f"topic '{topic}'" if topic else "no text topic"
     if keywords:
         about += f" ({', '.join(keywords[:3])})"
-    effect = f"; estimated uplift {uplift * 100:+.1f} points" if uplift is not None and np.isfinite(uplift) else ""
+    effect = f"; estimated uplift {uplift * 100:+.1f} points for this user" if uplift is not None and np.isfinite(uplift) else ""
+    if effect and item_uplift is not None and np.all(np.isfinite(item_uplift)):
+        mean, low, high = (100 * float(v) for v in item_uplift)
+        effect += f", {mean:+.1f} on average over users (95% CI {low:+.1f} to {high:+.1f})"
     if strategy == "uplift":
         return f"recommending it raises this user's chance of engaging the most: {about}{effect}"
     if strategy == "relevance":
@@ -96,8 +101,7 @@ def reason(strategy: str, label: str, score: float, explored: bool, topic: str, 
 
 def recommend(chosen: Chosen, users: np.ndarray, user_ids: np.ndarray, exclude: sparse.csr_matrix, notes: ItemNotes,
               config: RecommendConfig, seed: int, uplift: Scores | None = None) -> pd.DataFrame:
-    """The lists as one frame: ``user_id, rank, item_id, title, score, uplift, exploration, topic,
-    keywords, strategy, reason`` (``uplift``: τ̂ where identified, else NaN)."""
+    """The lists as one frame with :data:`COLUMNS` (``uplift``: τ̂ where identified, else NaN)."""
     n_explore = int(round(config.exploration * config.k))
     items, values, explore = top_k(chosen.scores, users, exclude, config.k, n_explore, seed)
     taus = np.full(items.shape, np.nan)
@@ -109,15 +113,17 @@ def recommend(chosen: Chosen, users: np.ndarray, user_ids: np.ndarray, exclude: 
     keep = items >= 0
     u, r = np.nonzero(keep)
     item = items[u, r]
+    bands = notes.item_uplift[item] if notes.item_uplift is not None and uplift is not None else np.full((len(item), 3), np.nan)
     topic = [notes.topics[i] if notes.topics is not None else "" for i in item]
     keywords = [list(notes.keywords[i]) if notes.keywords is not None else [] for i in item]
     return pd.DataFrame({
         "user_id": np.asarray(user_ids)[u], "rank": r + 1, "item_id": notes.ids[item],
         "title": [notes.titles[i] for i in item] if notes.titles is not None else "",
-        "score": values[u, r], "uplift": taus[u, r], "exploration": explore[u, r], "topic": topic,
+        "score": values[u, r], "uplift": taus[u, r], "item_uplift": bands[:, 0], "item_uplift_low": bands[:, 1],
+        "item_uplift_high": bands[:, 2], "exploration": explore[u, r], "topic": topic,
         "keywords": [", ".join(k) for k in keywords], "strategy": chosen.label,
-        "reason": [reason(chosen.strategy, chosen.label, values[a, b], explore[a, b], t, kw, taus[a, b])
-                   for a, b, t, kw in zip(u, r, topic, keywords)],
+        "reason": [reason(chosen.strategy, chosen.label, values[a, b], explore[a, b], t, kw, taus[a, b], band)
+                   for a, b, t, kw, band in zip(u, r, topic, keywords, bands)],
     })
 
 
@@ -145,11 +151,15 @@ def cold_start(user_ids: Sequence[object], popularity: np.ndarray, notes: ItemNo
         for rank, item in enumerate(order, start=1):
             rows.append({"user_id": user, "rank": rank, "item_id": notes.ids[item],
                          "title": notes.titles[item] if notes.titles is not None else "", "score": float(popularity[item]),
-                         "uplift": np.nan, "exploration": False, "topic": notes.topics[item] if notes.topics is not None else "",
+                         "uplift": np.nan, "item_uplift": np.nan, "item_uplift_low": np.nan, "item_uplift_high": np.nan,
+                         "exploration": False, "topic": notes.topics[item] if notes.topics is not None else "",
                          "keywords": ", ".join(notes.keywords[item]) if notes.keywords is not None else "",
                          "strategy": "popularity (cold user)", "reason": COLD_REASON})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-COLUMNS = ["user_id", "rank", "item_id", "title", "score", "uplift", "exploration", "topic", "keywords", "strategy", "reason"]
-"""The columns of every list frame (``recommendations.parquet``, the served model's answer)."""
+COLUMNS = ["user_id", "rank", "item_id", "title", "score", "uplift", "item_uplift", "item_uplift_low", "item_uplift_high",
+           "exploration", "topic", "keywords", "strategy", "reason"]
+"""The columns of every list frame (``recommendations.parquet``, the served model's answer): ``uplift``
+is τ̂ for this user; ``item_uplift*`` the item's doubly robust mean uplift over users and its 95%
+interval (:mod:`recause.tasks.recommend.intervals`); NaN where uplift is not identified."""
