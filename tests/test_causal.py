@@ -315,3 +315,18 @@ def test_scores_are_probabilities_and_propensities() -> None:
     assert ((exposed > 0) & (exposed < 1)).all() and ((propensity > 0) & (propensity < 1)).all()
     bpr = CausalModule(model, graph, Objective("bpr"))
     np.testing.assert_allclose(bpr.scores(users, "exposed"), dot - 1.0, rtol=1e-5, atol=1e-7)  # BPR scores are raw logits
+
+
+def test_a_dot_head_is_lightgcns_inner_product_plus_a_constant() -> None:
+    import torch
+
+    from recause.models.gnn.heads import PairHead
+
+    head = PairHead(4, bias=-2.0, kind="dot")
+    h_u, h_i = torch.randn(3, 4), torch.randn(5, 4)
+    expected = h_u @ h_i.T - 2.0
+    assert torch.allclose(head.grid(h_u, h_i), expected, atol=1e-6)
+    assert torch.allclose(head(h_u[:, None, :], h_i[None, :, :]), expected, atol=1e-6)
+    assert [n for n, p in head.named_parameters() if p.requires_grad] == ["user_bias.bias"]  # only the constant learns
+    with pytest.raises(ValueError, match="bilinear' or 'dot"):
+        PairHead(4, kind="mlp")

@@ -13,6 +13,8 @@ product. The training recipe (losses, optimiser, metrics) is :mod:`recause.model
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
@@ -20,29 +22,39 @@ from recause.models.gnn.encoders import BipartiteGraph, GraphEncoder
 
 HEADS = ("exposed", "unexposed", "propensity", "imputation")
 
+HeadKind = Literal["bilinear", "dot"]
+
 
 class PairHead(nn.Module):
     r"""A bilinear pair score :math:`s(u,i) = \langle U h_u, V h_i\rangle + a^\top h_u + b^\top h_i + c`.
 
     Initialised with U = V = I and a = b = 0, so it starts as LightGCN's dot product plus a
-    constant ``bias`` (set it to the logit of the base rate for a calibrated start).
+    constant ``bias`` (set it to the logit of the base rate for a calibrated start). ``kind="dot"``
+    keeps it there: :math:`s = \langle h_u, h_i\rangle + c`, LightGCN's plain inner product.
     """
 
-    def __init__(self, dim: int, bias: float = 0.0):
+    def __init__(self, dim: int, bias: float = 0.0, kind: HeadKind = "bilinear"):
         super().__init__()
-        self.user = nn.Linear(dim, dim, bias=False)
-        self.item = nn.Linear(dim, dim, bias=False)
+        if kind not in ("bilinear", "dot"):
+            raise ValueError(f"head kind must be 'bilinear' or 'dot', got {kind!r}")
+        self.kind = kind
+        self.user = nn.Linear(dim, dim, bias=False) if kind == "bilinear" else nn.Identity()
+        self.item = nn.Linear(dim, dim, bias=False) if kind == "bilinear" else nn.Identity()
         self.user_bias = nn.Linear(dim, 1)
         self.item_bias = nn.Linear(dim, 1, bias=False)
         self.initial_bias = bias
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.eye_(self.user.weight)
-        nn.init.eye_(self.item.weight)
+        if self.kind == "bilinear":
+            nn.init.eye_(self.user.weight)
+            nn.init.eye_(self.item.weight)
         nn.init.zeros_(self.user_bias.weight)
         nn.init.constant_(self.user_bias.bias, self.initial_bias)
         nn.init.zeros_(self.item_bias.weight)
+        if self.kind == "dot":  # LightGCN's plain inner product plus the constant: no state-dependent biases
+            self.user_bias.weight.requires_grad_(False)
+            self.item_bias.weight.requires_grad_(False)
 
     def forward(self, h_user: Tensor, h_item: Tensor) -> Tensor:
         """Aligned pairs: (..., d) and (..., d) broadcastable -> (...) logits."""
@@ -72,10 +84,12 @@ class CausalRecommender(nn.Module):
     head_bias : initial constant of each head (e.g. logit of its base rate).
     n_slots : slate positions (0 = the data have none); κ_1 = 1, κ_k = σ(θ_k) for k ≥ 2.
     dropout : dropout on the node states while training.
+    head_kind : ``bilinear`` (every head, default) or ``dot`` (LightGCN's inner product, :class:`PairHead`).
     """
 
     def __init__(self, encoders: dict[str, GraphEncoder], head_encoder: dict[str, str],
-                 head_bias: dict[str, float] | None = None, n_slots: int = 0, dropout: float = 0.0):
+                 head_bias: dict[str, float] | None = None, n_slots: int = 0, dropout: float = 0.0,
+                 head_kind: HeadKind = "bilinear"):
         super().__init__()
         unknown = set(head_encoder) - set(HEADS)
         if unknown or not set(head_encoder.values()) <= set(encoders):
@@ -86,7 +100,7 @@ class CausalRecommender(nn.Module):
         self.encoders = nn.ModuleDict(encoders)
         self.head_encoder = dict(head_encoder)
         dim, bias = dims.pop(), head_bias or {}
-        self.heads = nn.ModuleDict({h: PairHead(dim, bias.get(h, 0.0)) for h in head_encoder})
+        self.heads = nn.ModuleDict({h: PairHead(dim, bias.get(h, 0.0), head_kind) for h in head_encoder})
         self.examination_logit = nn.Parameter(torch.zeros(max(n_slots - 1, 0)))
         self.epsilon = nn.Parameter(torch.zeros(()))  # targeted regularisation's fluctuation
         self.dropout = nn.Dropout(dropout)

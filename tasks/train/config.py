@@ -18,14 +18,17 @@ Variant = Literal["causal", "naive", "t_learner"]
 RelevanceLoss = Literal["auto", "none", "ips", "snips", "dr", "sndr"]
 Regime = Literal["ranking", "debias", "uplift"]
 
-AUTO: dict[str, dict[str, float | int]] = {
+AUTO: dict[str, dict[str, float | int | str]] = {
     # implicit positives, BPR (MovieLens; the naive reference): LightGCN's usual settings
-    "ranking": {"num_layers": 3, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10},
+    "ranking": {"num_layers": 3, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10,
+                "head": "bilinear"},
     # labelled exposures, IPS/DR relevance (Coat, Open Bandit): no propagation won on Coat's validation AUC
-    "debias": {"num_layers": 0, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10},
+    "debias": {"num_layers": 0, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10,
+               "head": "bilinear"},
     # exposure + f1 + f0 (synthetic world): the outcome heads overfit within a few epochs, so small
     # initial IDs, strong ID L2, large batches and a short patience (bench/causal_synthetic.py)
-    "uplift": {"num_layers": 0, "batch_size": 8192, "lr": 2e-3, "init_std": 0.01, "l2": 0.1, "patience": 3},
+    "uplift": {"num_layers": 0, "batch_size": 8192, "lr": 2e-3, "init_std": 0.01, "l2": 0.1, "patience": 3,
+               "head": "bilinear"},
 }
 """Settings left at None take these values by the plan's regime (:func:`resolve`)."""
 
@@ -37,6 +40,9 @@ class TrainConfig(Section):
                              "network, no correction) or t_learner (one network per arm).")
     encoder: Literal["lightgcn", "sage", "gat"] = Field("lightgcn", description="Graph encoder (recause.models.gnn.encoders).")
     dim: int = Field(64, ge=4, le=1024, description="Node state size.")
+    head: Literal["bilinear", "dot"] | None = Field(
+        None, description="Pair heads: bilinear (learned projections and per-node biases) or dot (LightGCN's plain "
+        "inner product plus a constant); None = by regime.")
     num_layers: int | None = Field(None, ge=0, le=8, description="Propagation layers; None = by regime (AUTO).")
     use_text: bool = Field(True, description="Add a projection of the text embeddings to the initial node states.")
     graph_edges: Literal["auto", "positives", "all"] = Field(
@@ -46,8 +52,9 @@ class TrainConfig(Section):
     patience: int | None = Field(None, ge=1, description="Validation checks without improvement before stopping; None = by regime.")
     val_every: int = Field(1, ge=1, description="Epochs between validation checks.")
     monitor: str | None = Field(None, description="Validation metric for early stopping and the best checkpoint; "
-                                "None = val/auc (randomized split), val/ndcg_at_20 (ranking), val/outcome_loss (causal: "
-                                "the held-out likelihood of the outcome models).")
+                                "None = val/auc (randomized split), val/ndcg_at_20 (ranking), val/auuc_ipw (uplift "
+                                "identified: the inverse-propensity Qini area of the uplift ranking on the validation log), "
+                                "else val/outcome_loss (the held-out likelihood of the outcome models).")
     batch_size: int | None = Field(None, ge=1, description="Rows per step (the main rows: positives or exposed rows); None = by regime.")
     negatives: int = Field(1, ge=1, le=256, description="Negative items per positive (BPR).")
     lr: float | None = Field(None, gt=0, description="Adam learning rate; None = by regime.")
@@ -95,6 +102,7 @@ class ResolvedTrainConfig(TrainConfig):
     lr: float = Field(..., gt=0)
     l2: float = Field(..., ge=0)
     init_std: float = Field(..., gt=0)
+    head: Literal["bilinear", "dot"] = Field(...)
     seed: int = Field(..., ge=0, description="Seed of initialisation and batch order (the run's).")
     threads: int = Field(..., ge=1, description="torch intra-op threads (the run's).")
 
