@@ -52,6 +52,7 @@ KEY_METRICS = (
     "features/topic_ami",
     "features/cold_recall_at_20",
     "causal/cp_at_10_oracle",
+    "uplift/model",
     "causal/identifiable",
     "causal/pehe",
     "propensity/mae",

@@ -363,24 +363,31 @@ def qini_area(scores: np.ndarray, tau: np.ndarray, depth: int | None = None) -> 
     return float((tau * qini_weights(rank_positions(scores), scores.shape[1], depth)).sum())
 
 
-def qini_ipw(ranks: np.ndarray, exposed: np.ndarray, propensity: np.ndarray, n_items: int,
-             depth: int | None = None) -> float:
-    r"""Inverse-propensity estimate of :func:`qini_area` from the *positive* held-out pairs alone.
-
-    For a pair exposed with probability g, the pseudo-outcome
-    :math:`\psi = Y\,(\frac{E}{g} - \frac{1-E}{1-g})` has :math:`E[\psi] = \tau`; it is zero where
-    Y = 0, so the area's estimate :math:`\sum \psi\, w_D(r)` needs only the pairs with an outcome:
-    their ``ranks`` (1-based, in their user's ranking of all ``n_items``), whether each was
-    ``exposed``, and its ``propensity`` g (of exposure within the held-out log). No outcome model
-    enters, so it cannot favour the model whose ranking it scores. All arrays (n_pairs,).
-    """
+def ipw_pseudo_outcomes(exposed: np.ndarray, propensity: np.ndarray) -> np.ndarray:
+    r"""(n,) :math:`\psi = \frac{E}{g} - \frac{1-E}{1-g}` of pairs with Y = 1 (zero where Y = 0), exposed
+    with probability g: :math:`E[Y\psi] = \tau` for each pair."""
     exposed = np.asarray(exposed, dtype=bool)
     g = np.asarray(propensity, dtype=np.float64)
-    if not (np.shape(ranks) == exposed.shape == g.shape):
-        raise ValueError(f"ranks, exposed and propensity must align, got {np.shape(ranks)}, {exposed.shape}, {g.shape}")
+    if exposed.shape != g.shape:
+        raise ValueError(f"exposed and propensity must align, got {exposed.shape} and {g.shape}")
     if g.size and (np.isnan(g).any() or g.min() <= 0 or g.max() >= 1):
         raise ValueError("propensities must lie in (0, 1)")
-    psi = np.where(exposed, 1.0 / g, -1.0 / (1.0 - g))
+    return np.where(exposed, 1.0 / g, -1.0 / (1.0 - g))
+
+
+def qini_ipw(ranks: np.ndarray, pseudo_outcomes: np.ndarray, n_items: int, depth: int | None = None) -> float:
+    r"""Inverse-propensity estimate of :func:`qini_area` from the *positive* held-out pairs alone.
+
+    An unbiased pseudo-outcome :math:`\psi` of each pair's τ (:func:`ipw_pseudo_outcomes`, or
+    per-impression weights :math:`1/(n_u\pi_j)` in a slate log) is zero where Y = 0, so the area's
+    estimate :math:`\sum \psi\, w_D(r)` needs only the pairs with an outcome: their ``ranks``
+    (1-based, in their user's ranking of all ``n_items``) and ``pseudo_outcomes``, both (n_pairs,).
+    No outcome model enters, so it cannot favour the model whose ranking it scores.
+    """
+    psi = np.asarray(pseudo_outcomes, dtype=np.float64)
+    if np.shape(ranks) != psi.shape:
+        raise ValueError(f"ranks and pseudo_outcomes must align, got {np.shape(ranks)} and {psi.shape}")
+    _check_no_nan("pseudo_outcomes", psi)
     return float((psi * qini_weights(ranks, n_items, depth)).sum())
 
 

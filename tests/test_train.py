@@ -161,7 +161,7 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert obj.targeted_weight == TrainConfig().targeted_weight > 0 and obj.l2 == AUTO["uplift"]["l2"]
     assert causal.plan.heads == {"exposed": "shared", "propensity": "shared", "unexposed": "shared"}
     assert causal.plan.encoders == ("shared",) and causal.plan.identification.identifiable
-    assert (causal.plan.monitor, causal.plan.mode, causal.plan.regime) == ("val/outcome_loss", "min", "uplift")
+    assert (causal.plan.monitor, causal.plan.mode, causal.plan.regime) == ("val/auuc_ipw", "max", "uplift")
     resolved = causal.config
     assert (resolved.seed, resolved.threads, resolved.regime, resolved.variant) == (11, 2, "uplift", "causal")
     assert resolved.lr == 5e-3  # set by the user: kept
@@ -179,7 +179,7 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     obj = t_learner.plan.objective
     assert (obj.weighting, obj.unexposed, obj.detach_control) == ("none", True, True)
     assert t_learner.plan.heads == {"exposed": "treated", "unexposed": "control"}
-    assert t_learner.plan.encoders == ("treated", "control") and t_learner.plan.monitor == "val/outcome_loss"
+    assert t_learner.plan.encoders == ("treated", "control") and t_learner.plan.monitor == "val/auuc_ipw"
 
     # rating study: exposed rows carry both outcomes, nothing unexposed -> debiased relevance only
     data, coat = coat_like_split()
@@ -226,7 +226,7 @@ def test_causal_variant_beats_naive_on_causal_precision(world_split) -> None:
     assert causal.identifiable and cp_causal > 1.1 * cp_naive > 0
     truth = truth_metrics(dataset.world, split, causal.uplift, causal.propensity)
     assert truth["causal/pehe"] < 0.04 and truth["propensity/calibration_error"] < 0.03
-    assert causal.summary()["model/monitor"] == "val/outcome_loss"
+    assert causal.summary()["model/monitor"] == "val/auuc_ipw"
 
 
 @pytest.mark.slow

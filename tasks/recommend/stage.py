@@ -7,7 +7,7 @@ Pure: the earlier stages' outputs in, a :class:`Recommendations` out.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,9 @@ from recause.tasks.data.split import Split
 from recause.tasks.evaluate import PolicySet
 from recause.tasks.features.build import TextFeatures
 from recause.tasks.recommend.config import RecommendConfig
+from recause.tasks.recommend.intervals import coverage, item_uplift_intervals
 from recause.tasks.recommend.lists import Chosen, ItemNotes, already_has, best_intervention, recommend
+from recause.tasks.train.data import retention
 from recause.tasks.train.fit import ModelSet
 
 
@@ -72,7 +74,7 @@ def choose(config: RecommendConfig, models: ModelSet | None, policy_sets: Sequen
                 return Chosen("best_intervention", lambda users: built(users, np.zeros(len(users), np.int64)), name)
             why = built
         reasons.append(f"best_intervention: {why}")
-    causal = models.causal if models is not None else None
+    causal = models.chosen if models is not None else None
     if config.strategy in ("best_intervention", "uplift"):
         if causal is not None and causal.identifiable:
             return Chosen("uplift", causal.uplift, "uplift", "; ".join(reasons) or None)
@@ -95,10 +97,16 @@ def run_recommend(config: RecommendConfig, split: Split, dataset: Dataset, model
     users = np.arange(split.n_users)
     exclude = already_has([split.train, split.val, split.test], split.n_users, split.n_items)
     notes = _notes(split, dataset, features)
-    causal = models.causal if models is not None else None
+    causal = models.chosen if models is not None else None
     uplift = causal.uplift if causal is not None and causal.identifiable else None
     table = dense(chosen.scores, split.n_users)
     taus = dense(uplift, split.n_users) if uplift is not None else None
+    intervals = None
+    if taus is not None:
+        exposure = causal if "propensity" in causal.plan.heads else models.causal  # the T-learner has no exposure head
+        intervals = item_uplift_intervals(split, lambda u: taus[u], causal.p_outcome_if_not_exposed, exposure.propensity,
+                                          causal.examination(), retention(split, "train"))
+        notes = replace(notes, item_uplift=np.column_stack([intervals.estimate, intervals.low, intervals.high]))
     chosen = Chosen(chosen.strategy, lambda u: table[u], chosen.label, chosen.fallback)  # the served model scores these
     lists = recommend(chosen, users, split.users.ids, exclude, notes, config, seed, (lambda u: taus[u]) if taus is not None else None)
     metrics: dict[str, float | str] = {
@@ -108,11 +116,22 @@ def run_recommend(config: RecommendConfig, split: Split, dataset: Dataset, model
     }
     if chosen.fallback:
         metrics["recommend/fallback"] = chosen.fallback
+    if intervals is not None:
+        metrics["recommend/item_uplift_ci_median_width"] = float(np.median(intervals.high - intervals.low))
     if dataset.world is not None:
         metrics |= _truth(dataset, split, lists, config.k)
+        if intervals is not None:
+            metrics["recommend/item_uplift_ci_coverage"] = coverage(intervals, _true_item_uplift(dataset, split))
     popularity = np.bincount(split.train.loc[split.train["positive"], "item"], minlength=split.n_items).astype(np.float64)
     servable = Servable(table, taus, split.users.ids, exclude, notes, popularity, chosen, config, seed)
     return Recommendations(lists, metrics, servable)
+
+
+def _true_item_uplift(dataset: Dataset, split: Split, block: int = 512) -> np.ndarray:
+    """(n_items,) the world's mean uplift of each item over the split's users."""
+    users, items = split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)
+    total = sum(dataset.world.uplift(users[s : s + block], items).sum(axis=0) for s in range(0, len(users), block))
+    return np.asarray(total, dtype=np.float64) / len(users)
 
 
 def _notes(split: Split, dataset: Dataset, features: TextFeatures | None) -> ItemNotes:

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from recause.models.gnn.batches import ExposedRows, InteractionData
-from recause.models.metrics import RankingAccumulator, auc, grouped_ndcg, mask_seen, top_k_items
+from recause.models.metrics import RankingAccumulator, auc, grouped_ndcg, mask_seen, qini_weights, rank_positions, top_k_items
 from recause.tasks.data.schema import DatasetMeta
 from recause.tasks.data.split import Split
 
@@ -139,6 +139,103 @@ def debias_validator(split: Split, k: int = 5, head: str = "exposed") -> Callabl
         return {"val/auc": auc(s, labels), f"val/ndcg_at_{k}": grouped_ndcg(s, labels.astype(np.float64), user, k)}
 
     return validate
+
+
+class UpliftCriterion:
+    r"""The uplift ranking's Qini area estimated on the validation log (no ground truth needed).
+
+    Called with a score function, it returns ``val/auuc_ipw`` (the full catalogue's Qini area; with
+    ``depths`` also ``val/auuc_ipw_at_D``): :func:`recause.models.metrics.qini_ipw` per validation user, averaged;
+    :meth:`per_user` gives the users' values (model selection bootstraps over them). The
+    pseudo-outcomes of the positive validation rows:
+
+    - a positive impression j of (u, i): :math:`+1/(n_u\pi_j)` with the logged per-slot propensity
+      :math:`\pi_j` and the user's :math:`n_u` validation slots (slate logs; :math:`1/\pi_j` for a
+      pair log) — its expectation over the log is :math:`p_0 + \bar\kappa\tau`;
+    - an organic find of a pair never shown in any part: :math:`-1/(r_u(1-\hat g))` with :math:`r_u`
+      the user's share of the log in validation and :math:`\hat g` an exposure probability (the
+      scored model's propensity head when ``propensity_head``, or one given; else 0) — its
+      expectation is :math:`p_0`.
+
+    Their difference is :math:`\bar\kappa\,\tau` in expectation: an unbiased (up to ĝ) estimate of
+    the area of ranking by τ̂ = f1 − f0, in units of κ̄ (the same for every model, so it ranks them).
+    Nothing of the outcome heads enters the weights, so it does not favour the model it scores.
+    """
+
+    def __init__(self, split: Split, propensity_head: bool, depths: tuple[int | None, ...] = (None,), user_batch: int = 512):
+        self.n_items, self.propensity_head, self.depths, self.user_batch = split.n_items, propensity_head, depths, user_batch
+        val = split.val
+        exposed = _bool(val["exposed"]).to_numpy(bool)
+        positive = val["positive"].to_numpy(bool)
+        self.user, self.item = val["user"].to_numpy(np.int64), val["item"].to_numpy(np.int64)
+        hit = exposed & positive
+        self.weight = np.zeros(len(val))
+        self.usable = criterion_usable(split)
+        if self.usable:
+            pi = np.clip(val["propensity"].to_numpy(np.float64), 1e-12, 1.0)
+            slate = "position" in val.columns and val.loc[exposed, "position"].notna().all()
+            n_u = np.bincount(self.user[exposed], minlength=split.n_users)[self.user] if slate else np.ones(len(val))
+            self.weight[hit] = 1.0 / (np.maximum(n_u[hit], 1) * pi[hit])
+        shown = pd.concat([f.loc[_bool(f["exposed"]), ["user", "item"]] for f in (split.train, split.val, split.test)])
+        shown_codes = np.unique(shown["user"].to_numpy(np.int64) * split.n_items + shown["item"].to_numpy(np.int64))
+        self.organic = ~exposed & positive & ~np.isin(self.user * split.n_items + self.item, shown_codes)
+        self.share = np.clip(retention(split, "val"), 1e-12, 1.0)
+        rows = np.flatnonzero(hit | self.organic)
+        self.order = rows[np.argsort(self.user[rows], kind="stable")]
+        self.users = np.unique(self.user)
+
+    def per_user(self, score: ScoreFn, propensity: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[int | None, np.ndarray]:
+        """Per depth, (n_val_users,) each validation user's Qini estimate; ``propensity`` (users ->
+        (B, n_items)) replaces the scored model's own ĝ (to compare models on one nuisance)."""
+        out = {d: np.zeros(len(self.users)) for d in self.depths}
+        if not self.usable:
+            return out
+        user, item, order = self.user, self.item, self.order
+        for start in range(0, len(self.users), self.user_batch):
+            block = self.users[start : start + self.user_batch]
+            lo, hi = np.searchsorted(user[order], [block[0], block[-1] + 1])
+            these = order[lo:hi]
+            if not len(these):
+                continue
+            tau = score(block, "exposed") - score(block, "unexposed")
+            at = np.searchsorted(block, user[these])
+            ranks = rank_positions(tau)[at, item[these]]
+            psi = self.weight[these].copy()
+            found = self.organic[these]
+            if found.any():
+                g = 0.0
+                if propensity is not None:
+                    g = propensity(block)[at[found], item[these][found]]
+                elif self.propensity_head:
+                    g = score(block, "propensity")[at[found], item[these][found]]
+                psi[found] = -1.0 / (self.share[user[these][found]] * np.clip(1.0 - g, 1e-3, 1.0))
+            for d in self.depths:
+                out[d][start : start + len(block)] = np.bincount(at, weights=psi * qini_weights(ranks, self.n_items, d),
+                                                                 minlength=len(block))
+        return out
+
+    def __call__(self, score: ScoreFn) -> dict[str, float]:
+        if not self.usable:
+            return {}
+        return {metric_name(d): float(v.mean()) for d, v in self.per_user(score).items()}
+
+
+def criterion_usable(split: Split) -> bool:
+    """Whether :class:`UpliftCriterion` can score on ``split``: positive validation impressions, every
+    one with its logged propensity."""
+    val = split.val
+    hit = _bool(val["exposed"]).to_numpy(bool) & val["positive"].to_numpy(bool)
+    return bool(hit.any()) and "propensity" in val.columns and not val.loc[hit, "propensity"].isna().any()
+
+
+def metric_name(depth: int | None) -> str:
+    """``val/auuc_ipw`` (full catalogue) or ``val/auuc_ipw_at_<depth>``."""
+    return "val/auuc_ipw" if depth is None else f"val/auuc_ipw_at_{depth}"
+
+
+def combined(*validators: Callable[[ScoreFn], dict[str, float]]) -> Callable[[ScoreFn], dict[str, float]]:
+    """One validator returning every given validator's metrics."""
+    return lambda score: {k: v for validate in validators for k, v in validate(score).items()}
 
 
 def _sorted(u: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

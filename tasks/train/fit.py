@@ -11,7 +11,7 @@ stage's set (the causal model and its references); :func:`train_model` plans and
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from recause.tasks.data.split import Split
 from recause.tasks.evaluate import PolicySet
 from recause.tasks.train.config import AUTO, ResolvedTrainConfig, TrainConfig
 from recause.tasks.train.plan import Identification, ModelSpec, Plan, plan_model, plan_models
+from recause.tasks.train.select import Selection, select
 
 
 # ---------------------------------------------------------------------------------------------- trained model
@@ -61,6 +62,11 @@ class TrainedModel:
         if "propensity" not in self.plan.heads:
             raise ValueError(f"model {self.name!r} has no propensity head (variant {self.config.variant!r})")
         return self.module.scores(users, "propensity")
+
+    def examination(self) -> np.ndarray:
+        """(n_slots,) κ_k, the learned probability that slot k is examined (κ_1 = 1); ``[1.0]`` without slots."""
+        logits = self.module.model.examination_logit.detach().cpu().double().numpy()
+        return np.r_[1.0, 1.0 / (1.0 + np.exp(-logits))]
 
     def node_states(self, text: np.ndarray | None = None, encoder: str = "shared") -> np.ndarray:
         """(n_users + n_items, dim) the encoder's final node states (users first), optionally as they
@@ -125,8 +131,10 @@ def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None) -> Bu
     encoders = {name: encoder(split.n_users, split.n_items, config.dim, config.num_layers, text, config.init_std)
                 for name in plan.encoders}
     model = CausalRecommender(encoders, plan.heads, _head_bias(train, obj, logit, log_intensity), n_slots=train.n_slots,
-                              dropout=config.dropout)
+                              dropout=config.dropout, head_kind=config.head)
     validator = td.debias_validator(split) if split.kind == "randomized" else td.ranking_validator(split)
+    if "unexposed" in plan.heads and split.kind == "per_user":  # uplift identified: its own criterion too
+        validator = td.combined(validator, td.UpliftCriterion(split, "propensity" in plan.heads))
     val_obj = obj
     if split.kind == "randomized" and obj.kind == "causal":
         val_obj = replace(obj, weighting="none")  # validation rows were exposed at random: no weights
@@ -176,12 +184,12 @@ def _head_bias(data, objective, logit, log_intensity) -> dict[str, float]:
 
 
 def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, logger=None,
-              checkpoint_dir: Path | None = None) -> TrainedModel:
+              checkpoint_dir: Path | None = None, callbacks: Sequence[object] = ()) -> TrainedModel:
     """Fit ``spec`` on ``split`` and return it with the best validation weights.
 
     ``logger``: a Lightning logger (the flow passes an ``MLFlowLogger``); None logs nothing.
     ``checkpoint_dir``: where Lightning writes the best checkpoint; None keeps the best weights in
-    memory only. Threads are set to ``spec.config.threads`` for the call and restored afterwards.
+    memory only. ``callbacks``: extra Lightning callbacks (e.g. a benchmark's per-epoch truth). Threads are set to ``spec.config.threads`` for the call and restored afterwards.
     """
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
@@ -194,7 +202,7 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
         built = build(spec, split, meta, features)
         best = BestWeights(plan.monitor, plan.mode)
         timer, curves = EpochTimer(), EpochCurves()
-        callbacks = [timer, best, curves]
+        callbacks = [timer, best, curves, *callbacks]
         if built.val_loader is not None:
             callbacks.append(EarlyStopping(plan.monitor, patience=config.patience, mode=plan.mode, check_finite=False))
         if checkpoint_dir is not None:
@@ -220,10 +228,11 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
 
 
 def train_model(split: Split, meta: DatasetMeta, config: TrainConfig, features=None, logger=None,
-                checkpoint_dir: Path | None = None, name: str | None = None, *, seed: int, threads: int) -> TrainedModel:
+                checkpoint_dir: Path | None = None, name: str | None = None, *, seed: int, threads: int,
+                callbacks: Sequence[object] = ()) -> TrainedModel:
     """Plan the model ``config`` describes (``config.variant``) and fit it: :func:`plan_model` + :func:`fit_model`."""
     spec = plan_model(config, split, meta, seed=seed, threads=threads, name=name)
-    return fit_model(spec, split, meta, features, logger, checkpoint_dir)
+    return fit_model(spec, split, meta, features, logger, checkpoint_dir, callbacks)
 
 
 
@@ -239,10 +248,16 @@ class ModelSet:
     models: dict[str, TrainedModel]
     identification: Identification
     skipped: dict[str, str] = field(default_factory=dict)
+    selection: Selection | None = None
 
     @property
     def causal(self) -> TrainedModel | None:
         return self.models.get("gnn_causal")
+
+    @property
+    def chosen(self) -> TrainedModel | None:
+        """The model the run acts on (recommendations): the selection's, else the causal GNN."""
+        return self.models.get(self.selection.name) if self.selection is not None else self.causal
 
     def policies(self) -> dict[str, Policy]:
         """Harness policies: each model's relevance ranking (``gnn_causal`` is the debiased
@@ -262,6 +277,8 @@ class ModelSet:
 
     def summary(self) -> dict[str, float | str | bool]:
         out: dict[str, float | str | bool] = dict(self.identification.summary())
+        if self.selection is not None:
+            out |= self.selection.summary()
         for name, model in self.models.items():
             out |= {f"gnn/{name}/{k}": v for k, v in model.summary().items() if k != "model/name"}
         out |= {f"gnn/{name}/skipped": reason for name, reason in self.skipped.items()}
@@ -285,4 +302,32 @@ def train_models(split: Split, meta: DatasetMeta, config: TrainConfig, features=
         models[spec.name] = model
         if on_model is not None:
             on_model(spec.name, model)
-    return ModelSet(models, plans.identification, dict(plans.skipped))
+    return ModelSet(models, plans.identification, dict(plans.skipped), choose_model(models, split, seed))
+
+
+SELECTION_DEPTH: int | None = None
+"""Depth of the Qini area model selection compares (None = the whole catalogue; bench/uplift_criterion.py)."""
+
+
+def choose_model(models: dict[str, TrainedModel], split: Split, seed: int) -> Selection | None:
+    """The causal GNN or the simpler T-learner, by the uplift criterion with a bootstrap interval
+    (:func:`recause.tasks.train.select.select`); a one-line reason where there is nothing to compare."""
+    from recause.tasks.train.data import UpliftCriterion, metric_name
+
+    causal, baseline = models.get("gnn_causal"), models.get("gnn_t_learner")
+    if causal is None:
+        return None
+    criterion = metric_name(SELECTION_DEPTH)
+    if not causal.identifiable or split.kind != "per_user":
+        return Selection("gnn_causal", "uplift is not identified here, so there is no uplift criterion to choose by: the "
+                         "causal GNN (debiased relevance) is used as trained", "none")
+    if baseline is None:
+        return Selection("gnn_causal", "no simpler uplift model was trained to compare with (train.compare has no t_learner)",
+                         criterion)
+    rule = UpliftCriterion(split, propensity_head=False, depths=(SELECTION_DEPTH,))
+    if not rule.usable:
+        return Selection("gnn_causal", "the validation log has no positive impressions with logged propensities to "
+                         "score uplift on: the causal GNN is used as trained", "none")
+    values = {name: rule.per_user(m.module.scores, propensity=causal.propensity)[SELECTION_DEPTH]
+              for name, m in (("gnn_causal", causal), ("gnn_t_learner", baseline))}
+    return select("gnn_causal", values["gnn_causal"], "gnn_t_learner", values["gnn_t_learner"], criterion, seed=seed)

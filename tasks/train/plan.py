@@ -17,7 +17,11 @@ What is trained (``variant``):
 The identification rule (:func:`identification`): uplift is reported only when
 ``meta.has_unexposed_outcomes``; otherwise ``causal/identifiable`` is false and no uplift exists.
 Each model is planned once (:func:`plan_model`): its objective, heads and monitor, and its
-settings resolved for the regime (:func:`recause.tasks.train.config.resolve`).
+settings resolved for the regime (:func:`recause.tasks.train.config.resolve`). Where uplift is
+identified the monitor is ``val/auuc_ipw``, the uplift ranking's Qini area estimated on the
+validation log with the logged propensities (:class:`recause.tasks.train.data.UpliftCriterion`):
+on the tuning world (seed 0) it picked the epoch with 98.5% of the best true CP@10 (Spearman 0.85
+with CP@10 over epochs), the outcome likelihood 77% (bench/uplift_criterion.py).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any, Literal
 from recause.tasks.data.schema import DatasetMeta
 from recause.tasks.data.split import Split
 from recause.tasks.train.config import Regime, ResolvedTrainConfig, TrainConfig, Variant, resolve
-from recause.tasks.train.data import has_labelled_exposure
+from recause.tasks.train.data import criterion_usable, has_labelled_exposure
 
 
 @dataclass(frozen=True)
@@ -145,6 +149,8 @@ def plan_model(config: TrainConfig, split: Split, meta: DatasetMeta, *, seed: in
         monitor = "val/auc"
     elif objective.kind == "bpr":
         monitor = "val/ndcg_at_20"
+    elif "unexposed" in design.heads and criterion_usable(split):
+        monitor = "val/auuc_ipw"  # uplift identified: the ranking's Qini on the validation log (bench/uplift_criterion.py)
     else:
         monitor = "val/outcome_loss"
     plan = Plan(

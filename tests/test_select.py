@@ -1,0 +1,30 @@
+"""Model choice with uncertainty (tasks/train/select.py): the learned model only when its advantage's
+bootstrap interval lies above zero."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recause.tasks.train.select import paired_bootstrap, select
+
+
+def test_paired_bootstrap_brackets_the_mean_difference() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(1.0, 1.0, 2000)
+    b = a - 0.1 + rng.normal(0, 0.05, 2000)  # paired: the difference is 0.1 ± small noise
+    mean, low, high = paired_bootstrap(a, b)
+    assert mean == pytest.approx(0.1, abs=0.01) and low < mean < high and high - low < 0.02
+    with pytest.raises(ValueError, match="aligned"):
+        paired_bootstrap(a[:1], b[:1])
+
+
+def test_the_learned_model_needs_an_advantage_beyond_its_interval() -> None:
+    rng = np.random.default_rng(1)
+    base = rng.normal(0, 1, 500)
+    clear = select("gnn_causal", base + 0.5, "gnn_t_learner", base, "val/auuc_ipw")
+    assert clear.name == "gnn_causal" and clear.low > 0 and "beats gnn_t_learner by +0.5" in clear.reason
+    noisy = select("gnn_causal", base + 0.01 + rng.normal(0, 1, 500), "gnn_t_learner", base, "val/auuc_ipw")
+    assert noisy.name == "gnn_t_learner" and noisy.low < 0 < noisy.high and "the simpler gnn_t_learner is kept" in noisy.reason
+    summary = noisy.summary()
+    assert summary["uplift/model"] == "gnn_t_learner" and summary["uplift/selection_advantage_low"] == noisy.low
