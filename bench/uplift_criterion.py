@@ -7,7 +7,8 @@ beside the truth:
 
 - ``val/outcome_loss``: the held-out likelihood of the outcome heads (the old monitor);
 - ``val/auuc_ipw`` and ``val/auuc_ipw_at_50``: the inverse-propensity Qini area of the uplift
-  ranking on the validation log, full catalogue and top 50 (:class:`recause.tasks.train.data.UpliftCriterion`);
+  ranking on the validation log, full catalogue and top 50 (:class:`recause.tasks.train.data.UpliftCriterion`),
+  and ``val/auuc_ipw_clip_C``: the full area with the impressions' inverse propensities capped at C;
 - ``val/ndcg_at_20``: the relevance ranking's NDCG (not an uplift signal; for reference);
 - the truth: CP@10 of the uplift ranking, PEHE, and the normalised AUUC against the world's τ.
 
@@ -28,7 +29,9 @@ import numpy as np
 
 from causal_synthetic import CAUSAL
 
-CRITERIA = {"val/outcome_loss": "min", "val/auuc_ipw": "max", "val/auuc_ipw_at_50": "max", "val/ndcg_at_20": "max"}
+CLIPS = (100, 20)
+CRITERIA = {"val/outcome_loss": "min", "val/auuc_ipw": "max", "val/auuc_ipw_at_50": "max",
+            **{f"val/auuc_ipw_clip_{c}": "max" for c in CLIPS}, "val/ndcg_at_20": "max"}
 
 
 def truth_callback(world, split, evaluation, rows: list[dict]):
@@ -67,20 +70,28 @@ def truth_callback(world, split, evaluation, rows: list[dict]):
     return Truth()
 
 
-def TopDepth(split):  # noqa: N802  (a callback factory)
-    """Logs ``val/auuc_ipw_at_50`` beside the monitor's full-catalogue area (the module logs only that)."""
+def Variants(split):  # noqa: N802  (a callback factory)
+    """Logs the criterion's variants beside the monitor (the module logs only ``val/auuc_ipw``):
+    the top-50 area, and the full area with impressions' inverse propensities capped at 100 and 20."""
     import lightning as L
 
     from recause.tasks.train.data import UpliftCriterion
 
-    criterion = UpliftCriterion(split, propensity_head=True, depths=(50,))
+    full = UpliftCriterion(split, propensity_head=True)
+    variants = {"val/auuc_ipw_at_50": UpliftCriterion(split, propensity_head=True, depths=(50,)),
+                **{f"val/auuc_ipw_clip_{c}": UpliftCriterion(split, propensity_head=True, max_weight=c) for c in CLIPS}}
 
-    class Depth(L.Callback):
+    class Log(L.Callback):
         def on_validation_epoch_end(self, trainer, module) -> None:
             if not trainer.sanity_checking:
-                module.log("val/auuc_ipw_at_50", criterion(module.scores)["val/auuc_ipw_at_50"])
+                for name, criterion in variants.items():
+                    values = next(iter(criterion.per_user(module.scores).values()))
+                    module.log(name, float(values.mean()))
+                    module.log(f"{name}_se", float(values.std(ddof=1) / np.sqrt(len(values))))
+                values = full.per_user(module.scores)[None]
+                module.log("val/auuc_ipw_se", float(values.std(ddof=1) / np.sqrt(len(values))))
 
-    return Depth()
+    return Log()
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -109,8 +120,8 @@ def main() -> None:
     rows: list[dict] = []
     config = TrainConfig(variant="causal", **(CAUSAL | {"epochs": args.epochs, "patience": 10_000}))
     train_model(split, dataset.meta, config, features=features, seed=args.seed, threads=1,
-                callbacks=[truth_callback(dataset.world, split, EvaluationConfig(), rows), TopDepth(split)])
-    columns = ["epoch", *CRITERIA, "cp_at_10", "pehe", "auuc"]
+                callbacks=[truth_callback(dataset.world, split, EvaluationConfig(), rows), Variants(split)])
+    columns = ["epoch", *CRITERIA, "val/auuc_ipw_se", *[f"val/auuc_ipw_clip_{c}_se" for c in CLIPS], "cp_at_10", "pehe", "auuc"]
     print(_common.table(rows, columns))
     cp = np.array([r["cp_at_10"] for r in rows])
     summary = []

@@ -28,3 +28,15 @@ def test_the_learned_model_needs_an_advantage_beyond_its_interval() -> None:
     assert noisy.name == "gnn_t_learner" and noisy.low < 0 < noisy.high and "the simpler gnn_t_learner is kept" in noisy.reason
     summary = noisy.summary()
     assert summary["uplift/model"] == "gnn_t_learner" and summary["uplift/selection_advantage_low"] == noisy.low
+
+
+def test_epoch_choice_takes_the_criterions_best_from_the_likelihoods_best_on() -> None:
+    from recause.tasks.train.callbacks import EpochChoice
+
+    choice = EpochChoice(criterion=None)
+    choice.epochs, choice.losses = [0, 1, 2, 3], [0.30, 0.20, 0.25, 0.27]  # the likelihood's best: epoch 2 (index 1)
+    choice.values = [np.full(5, 9.0), np.full(5, 1.0), np.full(5, 2.0), np.full(5, 1.5)]  # epoch 1's 9.0 is before it
+    index, reason = choice.choose()
+    assert index == 2 and reason.startswith("epoch 3: best on val/auuc_ipw (2) among the epochs from the val/outcome_loss best (epoch 2")
+    choice.values[1] = np.full(5, 3.0)  # nothing later beats the likelihood's own epoch
+    assert choice.choose()[0] == 1

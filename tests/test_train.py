@@ -257,8 +257,11 @@ def test_neighbour_sampling_trains_end_to_end(world_split, variant: str, tmp_pat
     checkpoint = torch.load(tmp_path / "best.ckpt", map_location="cpu", weights_only=False)
     assert checkpoint["epoch"] == model.history["best_epoch"]
     kept = next(v for k, v in checkpoint["callbacks"].items() if k.startswith("ModelCheckpoint"))
-    monitor = model.plan.monitor
-    assert kept["monitor"] == monitor and float(kept["best_model_score"]) == pytest.approx(model.history[f"best_{monitor}"], rel=1e-6)
+    if model.plan.monitor == "val/auuc_ipw":  # uplift: stopped on the likelihood, the epoch chosen after (EpochChoice)
+        assert kept["monitor"] == "val/outcome_loss" and checkpoint["recause_epoch_choice"] == model.history["epoch_choice"]
+    else:
+        monitor = model.plan.monitor
+        assert kept["monitor"] == monitor and float(kept["best_model_score"]) == pytest.approx(model.history[f"best_{monitor}"], rel=1e-6)
     state = model.module.state_dict()
     assert checkpoint["state_dict"].keys() == state.keys()
     for name, value in checkpoint["state_dict"].items():

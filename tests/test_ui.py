@@ -119,6 +119,7 @@ def test_prefect_form_to_completed_run_and_mlflow_compare(tmp_path: Path) -> Non
             page.get_by_text("KEY/debias/auc").first.wait_for(timeout=120_000)  # the headline metrics, first
             for run in runs:
                 assert page.get_by_text(run.info.run_name).count() >= 1
+            page.get_by_text("KEY/debias/auc").first.scroll_into_view_if_needed()  # the page scrolls inside a panel
             page.screenshot(path=str(SCREENSHOTS / "mlflow-compare.png"), full_page=True)
     finally:
         for process in reversed(processes):

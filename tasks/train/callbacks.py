@@ -1,6 +1,7 @@
 """Lightning callbacks and context managers of the training loop (imported only when a model is fitted).
 
 - :class:`BestWeights` keeps the best validation check's weights in memory and restores them;
+- :class:`EpochChoice` keeps every check's weights and picks the uplift criterion's best from the likelihood's best on;
 - :class:`EpochTimer` measures the wall seconds of each training epoch (validation excluded);
 - :class:`EpochCurves` records each epoch's logged losses and validation metrics (the training curves);
 - :func:`torch_threads` sets torch's intra-op threads for a block; :func:`quiet_lightning`
@@ -39,6 +40,51 @@ class BestWeights(Callback):
     def restore(self, module) -> None:
         if self.state is not None:
             module.load_state_dict(self.state)
+
+
+class EpochChoice(Callback):
+    """Chooses the epoch to keep when the selection criterion is noisy (the uplift regime).
+
+    After each validation check it keeps the weights, the stable ``baseline`` metric (the outcome
+    likelihood, minimised) and each validation user's value of ``criterion`` (a
+    :class:`~recause.tasks.train.data.UpliftCriterion`). :meth:`choose` keeps the epoch best on the
+    criterion among those from the baseline's best epoch on: the outcome heads stop improving there
+    while the uplift ranking keeps improving for a few epochs, and an inverse-propensity criterion,
+    right on average, can crown an early, nearly random epoch by one heavy-weighted draw (seen with
+    plain early stopping on it).
+    """
+
+    def __init__(self, criterion, baseline: str = "val/outcome_loss"):
+        self.criterion, self.baseline = criterion, baseline
+        self.epochs: list[int] = []
+        self.losses: list[float] = []
+        self.values: list[np.ndarray] = []
+        self.states: list[dict] = []
+
+    def on_validation_epoch_end(self, trainer, module) -> None:
+        if trainer.sanity_checking:
+            return
+        self.values.append(self.criterion.per_user(module.scores)[None])
+        module.forget_states()
+
+    def on_validation_end(self, trainer, module) -> None:
+        loss = trainer.callback_metrics.get(self.baseline)
+        if trainer.sanity_checking or loss is None or len(self.values) == len(self.losses):
+            return
+        self.epochs.append(trainer.current_epoch)
+        self.losses.append(float(loss))
+        self.states.append({k: v.detach().cpu().clone() for k, v in module.state_dict().items()})
+
+    def choose(self) -> tuple[int, str]:
+        """(index into the checks, why): see the class."""
+        stable = int(np.argmin(self.losses))
+        means = [float(v.mean()) for v in self.values[: len(self.losses)]]
+        best = stable + int(np.argmax(means[stable:]))
+        return best, (f"epoch {self.epochs[best] + 1}: best on val/auuc_ipw ({means[best]:.4g}) among the epochs from "
+                      f"the {self.baseline} best (epoch {self.epochs[stable] + 1}, val/auuc_ipw {means[stable]:.4g}) on")
+
+    def restore(self, module, index: int) -> None:
+        module.load_state_dict(self.states[index])
 
 
 class EpochTimer(Callback):

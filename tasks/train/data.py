@@ -160,9 +160,11 @@ class UpliftCriterion:
     Their difference is :math:`\bar\kappa\,\tau` in expectation: an unbiased (up to ĝ) estimate of
     the area of ranking by τ̂ = f1 − f0, in units of κ̄ (the same for every model, so it ranks them).
     Nothing of the outcome heads enters the weights, so it does not favour the model it scores.
+    ``max_weight`` caps the impressions' inverse propensities (clipped IPS: less variance, some bias).
     """
 
-    def __init__(self, split: Split, propensity_head: bool, depths: tuple[int | None, ...] = (None,), user_batch: int = 512):
+    def __init__(self, split: Split, propensity_head: bool, depths: tuple[int | None, ...] = (None,), user_batch: int = 512,
+                 max_weight: float | None = None):
         self.n_items, self.propensity_head, self.depths, self.user_batch = split.n_items, propensity_head, depths, user_batch
         val = split.val
         exposed = _bool(val["exposed"]).to_numpy(bool)
@@ -176,6 +178,8 @@ class UpliftCriterion:
             slate = "position" in val.columns and val.loc[exposed, "position"].notna().all()
             n_u = np.bincount(self.user[exposed], minlength=split.n_users)[self.user] if slate else np.ones(len(val))
             self.weight[hit] = 1.0 / (np.maximum(n_u[hit], 1) * pi[hit])
+            if max_weight is not None:  # clipped inverse propensities: less variance, some bias
+                self.weight = np.minimum(self.weight, max_weight)
         shown = pd.concat([f.loc[_bool(f["exposed"]), ["user", "item"]] for f in (split.train, split.val, split.test)])
         shown_codes = np.unique(shown["user"].to_numpy(np.int64) * split.n_items + shown["item"].to_numpy(np.int64))
         self.organic = ~exposed & positive & ~np.isin(self.user * split.n_items + self.item, shown_codes)

@@ -194,19 +194,24 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from recause.tasks.train.callbacks import BestWeights, EpochCurves, EpochTimer, quiet_lightning, torch_threads
+    from recause.tasks.train.callbacks import BestWeights, EpochChoice, EpochCurves, EpochTimer, quiet_lightning, torch_threads
+    from recause.tasks.train.data import UpliftCriterion
 
     plan, config = spec.plan, spec.config
     with torch_threads(config.threads):
         L.seed_everything(config.seed, workers=False, verbose=False)
         built = build(spec, split, meta, features)
-        best = BestWeights(plan.monitor, plan.mode)
+        # the uplift criterion is noisy: stop on the outcome likelihood, then choose the epoch (EpochChoice)
+        choice = EpochChoice(UpliftCriterion(split, "propensity" in plan.heads)) \
+            if plan.monitor == "val/auuc_ipw" else None
+        stop_on, stop_mode = ("val/outcome_loss", "min") if choice is not None else (plan.monitor, plan.mode)
+        best = BestWeights(stop_on, stop_mode)
         timer, curves = EpochTimer(), EpochCurves()
-        callbacks = [timer, best, curves, *callbacks]
+        callbacks = [timer, best, curves, *([choice] if choice is not None else []), *callbacks]
         if built.val_loader is not None:
-            callbacks.append(EarlyStopping(plan.monitor, patience=config.patience, mode=plan.mode, check_finite=False))
+            callbacks.append(EarlyStopping(stop_on, patience=config.patience, mode=stop_mode, check_finite=False))
         if checkpoint_dir is not None:
-            callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=plan.monitor, mode=plan.mode, save_top_k=1))
+            callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=stop_on, mode=stop_mode, save_top_k=1))
         start = time.perf_counter()
         with quiet_lightning():
             trainer = L.Trainer(
@@ -218,13 +223,31 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
             )
             trainer.fit(built.module, train_dataloaders=built.train_loader, val_dataloaders=built.val_loader)
         best.restore(built.module)
-        built.module.forget_states()  # states cached under the last epoch's weights
-        built.module.eval()
         history = {
-            "epochs": float(trainer.current_epoch), "best_epoch": float(best.epoch), f"best_{plan.monitor}": best.value,
+            "epochs": float(trainer.current_epoch), "best_epoch": float(best.epoch), f"best_{stop_on}": best.value,
             "seconds": time.perf_counter() - start, "seconds_per_epoch": timer.mean, "steps_per_epoch": float(len(built.train_loader)),
         }
+        if choice is not None and choice.losses:
+            index, reason = choice.choose()
+            choice.restore(built.module, index)
+            if checkpoint_dir is not None:  # the checkpoint holds the chosen epoch, not the likelihood's best
+                _rewrite_checkpoint(Path(checkpoint_dir) / "best.ckpt", built.module, choice.epochs[index], reason)
+            history |= {"best_epoch": float(choice.epochs[index]), "best_val/auuc_ipw": float(choice.values[index].mean()),
+                        "epoch_choice": reason}
+        built.module.forget_states()  # states cached under the last epoch's weights
+        built.module.eval()
     return TrainedModel(built.module, config, plan, spec.name, history, curves.rows)
+
+
+def _rewrite_checkpoint(path: Path, module, epoch: int, reason: str) -> None:
+    """Put the chosen epoch's weights in Lightning's best checkpoint (kept by the outcome likelihood)."""
+    import torch
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint["state_dict"] = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+    checkpoint["epoch"] = epoch
+    checkpoint["recause_epoch_choice"] = reason
+    torch.save(checkpoint, path)
 
 
 def train_model(split: Split, meta: DatasetMeta, config: TrainConfig, features=None, logger=None,

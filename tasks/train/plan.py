@@ -20,8 +20,10 @@ Each model is planned once (:func:`plan_model`): its objective, heads and monito
 settings resolved for the regime (:func:`recause.tasks.train.config.resolve`). Where uplift is
 identified the monitor is ``val/auuc_ipw``, the uplift ranking's Qini area estimated on the
 validation log with the logged propensities (:class:`recause.tasks.train.data.UpliftCriterion`):
-on the tuning world (seed 0) it picked the epoch with 98.5% of the best true CP@10 (Spearman 0.85
-with CP@10 over epochs), the outcome likelihood 77% (bench/uplift_criterion.py).
+on the tuning world (seed 0) its best epoch had 98.5% of the best true CP@10 (Spearman 0.85 with
+CP@10 over epochs), the outcome likelihood's 77% (bench/uplift_criterion.py). Being noisy, it
+chooses the epoch after training (:class:`recause.tasks.train.callbacks.EpochChoice`) rather than
+stopping it.
 """
 
 from __future__ import annotations

@@ -49,11 +49,12 @@ def paired_bootstrap(candidate: np.ndarray, baseline: np.ndarray, *, n_boot: int
 
 
 def select(candidate: str, candidate_values: np.ndarray, baseline: str, baseline_values: np.ndarray, criterion: str,
-           *, seed: int = 0, level: float = 0.95) -> Selection:
-    """``candidate`` when its advantage's ``level`` interval lies above zero, else ``baseline``."""
+           *, seed: int = 0, level: float = 0.95, kept: str = "the simpler") -> Selection:
+    """``candidate`` when its advantage's ``level`` interval lies above zero, else ``baseline`` (said
+    to be ``kept`` as "<kept> <baseline> is kept")."""
     mean, low, high = paired_bootstrap(candidate_values, baseline_values, level=level, seed=seed)
     interval = f"{mean:+.4g} per validation user ({level:.0%} bootstrap CI {low:+.4g} to {high:+.4g}) on {criterion}"
     if low > 0:
         return Selection(candidate, f"{candidate} beats {baseline} by {interval}", criterion, mean, low, high)
-    return Selection(baseline, f"{candidate}'s advantage over {baseline}, {interval}, is within its interval: the simpler "
+    return Selection(baseline, f"{candidate}'s advantage over {baseline}, {interval}, is within its interval: {kept} "
                      f"{baseline} is kept", criterion, mean, low, high)
