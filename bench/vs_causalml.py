@@ -40,10 +40,13 @@ Scored on all split users × the full catalogue against the world (exact):
 
 Prints one row per learner per setting (CP@10, CP@10 / oracle, PEHE, AUUC, fit seconds), then the
 whole table and ``RESULT best_peer_cp=... gnn_cp=... min_gnn_cp_vs_best_peer=...
-gnn_pehe_below_best_peer_all=... settings=...``: best_peer_cp and gnn_cp are means over settings of
+min_gnn_cp_minus_best_peer=... gnn_pehe_below_best_peer_all=... settings=...``: best_peer_cp and gnn_cp are means over settings of
 the best peer's (by CP@10 in that setting) and the causal GNN's CP@10; min_gnn_cp_vs_best_peer the
-worst ratio of the two over settings; gnn_pehe_below_best_peer_all whether the GNN's PEHE is below
-every peer's in every setting.
+worst ratio of the two over settings (inf in a setting where the best peer's CP@10 is <= 0: every peer
+then recommends items the recommendation harms on average, and a ratio means nothing) and
+min_gnn_cp_minus_best_peer the worst difference; gnn_pehe_below_best_peer_all whether the GNN's PEHE
+is below every peer's in every setting. ``--from-json rows.json`` re-prints the table and ``RESULT`` of
+an earlier run's ``--out``.
 """
 
 from __future__ import annotations
@@ -220,7 +223,7 @@ COLUMNS = ["seed", "confounding", "learner", "cp_at_10", "cp_vs_oracle", "pehe",
 def summary(rows: list[dict]) -> str:
     """The ``RESULT`` line (see the module docstring)."""
     settings = sorted({(r["seed"], r["confounding"]) for r in rows})
-    best_cp, gnn_cp, ratios, pehe_below = [], [], [], []
+    best_cp, gnn_cp, ratios, gaps, pehe_below = [], [], [], [], []
     for s in settings:
         here = [r for r in rows if (r["seed"], r["confounding"]) == s]
         peers = [r for r in here if r["learner"].startswith(("causalml_", "econml_"))]
@@ -229,12 +232,15 @@ def summary(rows: list[dict]) -> str:
         gnn = [r for r in here if r["learner"] == "recause_gnn_causal"]
         if gnn:
             gnn_cp.append(gnn[0]["cp_at_10"])
-            ratios.append(gnn[0]["cp_at_10"] / best["cp_at_10"])
+            gaps.append(gnn[0]["cp_at_10"] - best["cp_at_10"])
+            # a ratio over a best peer that harms (CP@10 <= 0) means nothing: inf, as causal_synthetic.py does
+            ratios.append(gnn[0]["cp_at_10"] / best["cp_at_10"] if best["cp_at_10"] > 0 else float("inf"))
             pehe_below.append(gnn[0]["pehe"] < min(r["pehe"] for r in peers))
-    fmt = lambda v: f"{v:.4f}" if v == v else "nan"  # noqa: E731
+    fmt = lambda v: f"{v:.4f}" if np.isfinite(v) else str(v)  # noqa: E731
     mean = lambda v: float(np.mean(v)) if v else float("nan")  # noqa: E731
     return (f"RESULT best_peer_cp={fmt(mean(best_cp))} gnn_cp={fmt(mean(gnn_cp))} "
             f"min_gnn_cp_vs_best_peer={fmt(min(ratios) if ratios else float('nan'))} "
+            f"min_gnn_cp_minus_best_peer={fmt(min(gaps) if gaps else float('nan'))} "
             f"gnn_pehe_below_best_peer_all={all(pehe_below) if pehe_below else 'n/a'} settings={len(settings)}")
 
 
@@ -249,7 +255,14 @@ def main() -> None:
                         "and T-learner (default: bench/causal_synthetic.py's CAUSAL)")
     parser.add_argument("--no-gnn", action="store_true", help="score the peers and the oracle only")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
+    parser.add_argument("--from-json", default=None, help="print the table and RESULT of rows an earlier --out wrote; run nothing")
     args = parser.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            rows = json.load(f)
+        print(_common.table(rows, COLUMNS))
+        print(summary(rows))
+        return
     print(_common.header(), flush=True)
     start = time.perf_counter()
     rows: list[dict] = []

@@ -47,3 +47,14 @@ def test_normalised_auuc_is_one_for_the_truth_and_minus_one_reversed(vs_causalml
     # over the whole catalogue (depth D = I) the Qini weights of ranks r and I + 1 - r cancel:
     # w(r) + w(I + 1 - r) = (I - r + 1)/I + r/I - (I + 1)/I = 0, so the reversed ranking scores -1
     assert vs_causalml.normalised_auuc(-tau, tau) == pytest.approx(-1.0)
+
+
+def test_result_ratio_is_inf_where_every_peer_harms(vs_causalml) -> None:
+    def row(learner: str, cp: float, pehe: float, seed: int) -> dict:
+        return {"seed": seed, "confounding": 1.0, "learner": learner, "cp_at_10": cp, "pehe": pehe}
+
+    rows = [row("causalml_t", 0.04, 0.037, 1), row("econml_dr", 0.05, 0.036, 1), row("recause_gnn_causal", 0.10, 0.035, 1),
+            row("causalml_t", -0.20, 0.078, 2), row("recause_gnn_causal", 0.05, 0.054, 2)]
+    # best peers 0.05 and -0.20 (mean -0.075); GNN 0.10 and 0.05 (mean 0.075); ratios 2 and inf; gaps 0.05 and 0.25
+    assert vs_causalml.summary(rows) == ("RESULT best_peer_cp=-0.0750 gnn_cp=0.0750 min_gnn_cp_vs_best_peer=2.0000 "
+                                         "min_gnn_cp_minus_best_peer=0.0500 gnn_pehe_below_best_peer_all=True settings=2")
