@@ -4,6 +4,7 @@
 #   bash bench/setup_peers.sh obp      # Open Bandit Pipeline 0.5.7 in .venv-obp (bench/vs_obp.py)
 #   bash bench/setup_peers.sh recbole  # RecBole 1.2.1 in .venv-recbole (bench/vs_recbole.py)
 #   bash bench/setup_peers.sh ctgan    # CTGAN 0.12.1 in .venv-ctgan (bench/simulator.py --ctgan)
+#   bash bench/setup_peers.sh causal   # CausalML + EconML + LightGBM in .venv-causal (bench/vs_causalml.py)
 #   bash bench/setup_peers.sh          # all of them
 #
 # torch goes in FIRST, from the local CPU build, so pip never pulls a CUDA build.
@@ -14,6 +15,9 @@
 # only what those modules import goes in, with the pins its code still needs: numpy 1.26 (np.float
 # and friends), pandas < 2.3, scipy 1.11, setuptools < 81 (keeps pkg_resources for older tensorboards).
 # Run it with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1: it reloads its own checkpoints with torch.load.
+# CausalML 0.18.0, EconML 0.17.0, LightGBM 4.7.0 and scikit-learn 1.9.1 install from PyPI as wheels
+# with their own dependencies (pip check clean, 2.4 GB with torch: causalml requires xgboost, which pulls
+# nvidia-nccl-cu12 even on a CPU machine); numpy 2.4 and pandas 3.1 resolved with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -58,10 +62,20 @@ setup_ctgan() {
     $venv/bin/python -c "import ctgan, torch; print('ctgan', ctgan.__version__, 'torch', torch.__version__)"
 }
 
+setup_causal() {
+    local venv=.venv-causal
+    if has "$venv" "import causalml.inference.meta, econml.dr, lightgbm"; then echo "causal peers already in $venv"; return; fi
+    local pip; pip=$(new_venv "$venv")
+    $pip install causalml==0.18.0 econml==0.17.0 lightgbm==4.7.0 scikit-learn==1.9.1
+    $venv/bin/python -c "import causalml.inference.meta, econml.dr, econml.dml; from importlib.metadata import version as v; \
+print(*(f'{p} {v(p)}' for p in ('causalml', 'econml', 'lightgbm', 'scikit-learn', 'torch')))"
+}
+
 case "${1:-all}" in
     obp) setup_obp ;;
     recbole) setup_recbole ;;
     ctgan) setup_ctgan ;;
-    all) setup_obp; setup_recbole; setup_ctgan ;;
-    *) echo "unknown peer: $1 (known: obp, recbole, ctgan)" >&2; exit 2 ;;
+    causal) setup_causal ;;
+    all) setup_obp; setup_recbole; setup_ctgan; setup_causal ;;
+    *) echo "unknown peer: $1 (known: obp, recbole, ctgan, causal)" >&2; exit 2 ;;
 esac
