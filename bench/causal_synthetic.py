@@ -133,23 +133,29 @@ def main() -> None:
     parser.add_argument("--naive-train", default="{}", help="JSON TrainConfig overrides of the naive model (default: "
                         "TrainConfig's ranking defaults, chosen for BPR)")
     parser.add_argument("--out", default=None, help="write the rows as JSON here")
+    parser.add_argument("--from-json", default=None, help="re-print the table and RESULT of a saved run (--out), e.g. "
+                        "with --peers, without training")
     args = parser.parse_args()
     print(_common.header(), flush=True)
     overrides = json.loads(args.train)
     rows = []
-    for setting in args.settings:
+    if args.from_json:
+        with open(args.from_json) as f:
+            rows = json.load(f)
+    for setting in [] if args.from_json else args.settings:
         seed, confounding = setting.split(":")
         row = run_setting(int(seed), float(confounding), overrides, json.loads(args.naive_train))
         rows.append(row)
         print(json.dumps(row), flush=True)
-    if args.out:
+    if args.out and not args.from_json:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=1)
     peers = best_peers(args.peers) if args.peers else {}
     for r in rows:
         best = peers.get((r["seed"], r["confounding"]))
         if best is not None:
-            r |= {"cp_best_peer": best["cp"], "pehe_best_peer": best["pehe"], "cp_vs_best_peer": r["cp_causal"] / best["cp"],
+            ratio = r["cp_causal"] / best["cp"] if best["cp"] > 0 else float("inf")  # every peer harmful: no ratio
+            r |= {"cp_best_peer": best["cp"], "pehe_best_peer": best["pehe"], "cp_vs_best_peer": ratio,
                   "best_peer": f"{best['cp_learner']} / {best['pehe_learner']}"}
     columns = ["seed", "confounding", "cp_causal", "cp_oracle", "cp_naive", "cp_t_learner", "cp_vs_oracle", "cp_vs_naive",
                "pehe_causal", "pehe_t_learner", "auuc_causal", "auuc_t_learner", "propensity_mae", "causal_epochs",
