@@ -40,3 +40,14 @@ def test_epoch_choice_takes_the_criterions_best_from_the_likelihoods_best_on() -
     assert index == 2 and reason.startswith("epoch 3: best on val/auuc_ipw (2) among the epochs from the val/outcome_loss best (epoch 2")
     choice.values[1] = np.full(5, 3.0)  # nothing later beats the likelihood's own epoch
     assert choice.choose()[0] == 1
+
+
+def test_the_headline_cp_is_the_acting_uplift_models() -> None:
+    from recause.flows.pipeline import uplift_headline
+
+    summary = {"model/name": "logging", "causal/cp_at_10": 0.04, "uplift/model": "gnn_causal",
+               "gnn/gnn_causal_uplift/causal/cp_at_10": 0.125, "gnn/gnn_t_learner_uplift/causal/cp_at_10": 0.07}
+    assert uplift_headline(summary)["causal/cp_at_10"] == 0.125
+    assert uplift_headline(summary)["causal/cp_at_10_policy"] == "gnn_causal_uplift"
+    plain = {"model/name": "logging", "causal/cp_at_10": 0.04}
+    assert uplift_headline(plain) == plain | {"causal/cp_at_10_policy": "logging"}
