@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import _common  # noqa: F401  (one thread for every math library, before numpy: the benchmarks' prelude)
 
+import abc
 import sys
 import time
 import warnings
@@ -63,7 +64,7 @@ def pair_features(user_x: np.ndarray, item_x: np.ndarray, user_emb: np.ndarray, 
 
 
 @dataclass
-class Peer:
+class Peer(abc.ABC):
     """One learner behind a common interface: ``fit`` on rows, ``effect`` τ̂ (n,) of new rows.
 
     ``propensity``: the learner takes the shared propensity estimates (CausalML's X, DR and R);
@@ -75,11 +76,13 @@ class Peer:
     propensity: bool = False
     model: object = field(default=None, init=False)
 
+    @abc.abstractmethod
     def fit(self, x: np.ndarray, t: np.ndarray, y: np.ndarray, p: np.ndarray | None) -> None:
-        raise NotImplementedError
+        """Fit on rows ``x`` (n, d), treatment ``t`` (n,), outcome ``y`` (n,), shared propensity ``p`` (n,) or None."""
 
+    @abc.abstractmethod
     def effect(self, x: np.ndarray, p: np.ndarray | None) -> np.ndarray:
-        raise NotImplementedError
+        """τ̂ (n,) of rows ``x``."""
 
 
 @dataclass
