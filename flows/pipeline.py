@@ -22,6 +22,7 @@ from prefect.states import Completed, Failed
 
 from recause.flows.artifacts import write_summary
 from recause.flows.files import write_text_atomic
+from recause.flows.memory import PeakMemory
 from recause.flows.report import PROVENANCE_NAME, write_report
 from recause.flows.config import PROJECT_ROOT, PipelineConfig, run_folder
 from recause.flows.provenance import code_hash, data_hash, git_commit, package_versions
@@ -220,7 +221,7 @@ class _Stages:
         (its files copied into this run's folder) and a new result is stored."""
         key = self._key(name, args, kwargs) if cache else None
         self.logger.info("stage %s: started", name)
-        with self.tracker.stage(name) as stage:
+        with PeakMemory() as peak, self.tracker.stage(name) as stage:
             reused = self.store.load(name, key, self.folder) if key and self.resume else None
             if reused is not None:
                 result = reused.result
@@ -240,7 +241,7 @@ class _Stages:
                 stage.log_artifact(path, _artifact_folder(path, self.folder))
         for note in result.notes:
             self.logger.info(note)
-        self.summary |= result.metrics
+        self.summary |= result.metrics | {f"stage/{name}/peak_rss_gb": peak.gib}
         if key and result.value is not None:
             self.keys[id(result.value)] = key
         return result.value
