@@ -321,6 +321,7 @@ def _model_section(files: RunFiles) -> str:
     s = files.summary
     parts = ["<section id='model'><h2>The model</h2>"]
     facts = [("model of record", s.get("model/name")), ("selected by", s.get("model/selected_by")),
+             ("why that model", s.get("model/selection_reason")),
              ("uplift model", s.get("uplift/model")), ("why that uplift model", s.get("uplift/selection_reason")),
              ("uplift identifiable", s.get("causal/identifiable")), ("PEHE (causal GNN)", s.get("causal/pehe")),
              ("PEHE (T-learner)", s.get("causal/pehe_t_learner")), ("uplift CP@10", s.get("causal/cp_at_10")),

@@ -132,11 +132,16 @@ class RankingAccumulator:
     ----------
     ks : sequence of int
         The cut-offs, each >= 1; blocks must hold at least max(ks) ranked items per user.
+    keep_per_user : bool
+        Also keep each evaluated user's value of every metric, in the order added
+        (:meth:`per_user`: e.g. for a paired bootstrap over users).
     """
 
     ks: Sequence[int]
+    keep_per_user: bool = False
     n_users_evaluated: int = field(default=0, init=False)
     _sums: dict[str, float] = field(default_factory=dict, init=False, repr=False)
+    _values: dict[str, list[np.ndarray]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.ks = tuple(int(k) for k in self.ks)
@@ -186,11 +191,23 @@ class RankingAccumulator:
             first = np.argmax(h, axis=1)  # 0-based rank of the first hit (0 when none)
             disc = _discounts(k)
             ideal = np.cumsum(disc)[np.minimum(n_targets, k) - 1]
-            self._sums[f"recall_at_{k}"] += float((n_hits / n_targets).sum())
-            self._sums[f"precision_at_{k}"] += float(n_hits.sum() / k)
-            self._sums[f"hit_at_{k}"] += float(any_hit.sum())
-            self._sums[f"mrr_at_{k}"] += float((any_hit / (first + 1)).sum())
-            self._sums[f"ndcg_at_{k}"] += float(((h @ disc) / ideal).sum())
+            values = {f"recall_at_{k}": n_hits / n_targets, f"precision_at_{k}": n_hits / k,
+                      f"hit_at_{k}": any_hit.astype(np.float64), f"mrr_at_{k}": any_hit / (first + 1),
+                      f"ndcg_at_{k}": (h @ disc) / ideal}
+            for name, per_user in values.items():
+                self._sums[name] += float(per_user.sum())
+                if self.keep_per_user:
+                    self._values.setdefault(name, []).append(per_user)
+
+    def per_user(self, name: str) -> np.ndarray:
+        """(n_users_evaluated,) float: each evaluated user's ``name`` (e.g. ``ndcg_at_20``), in the order added;
+        needs ``keep_per_user``."""
+        if not self.keep_per_user:
+            raise ValueError("per-user values were not kept: make the accumulator with keep_per_user=True")
+        if name not in self._sums:
+            raise ValueError(f"unknown metric {name!r}; kept: {sorted(self._sums)}")
+        parts = self._values.get(name, [])
+        return np.concatenate(parts) if parts else np.empty(0)
 
     def result(self) -> dict[str, float]:
         """Means over evaluated users: ``{metric}_at_{k}`` for each k, and ``n_users_evaluated``."""

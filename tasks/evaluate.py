@@ -27,9 +27,11 @@ from pydantic import Field, field_validator
 from recause.models.metrics import RankingAccumulator, auc, causal_precision, grouped_ndcg, mask_seen, top_k_items
 from recause.models.policies.scores import Policy
 from recause.models.world.scm import SyntheticWorld
+from recause.tasks.choice import MIN_POSITIVES, SIMPLE_BASELINE, ModelChoice, auc_advantage, choose, too_few_positives
 from recause.tasks.config import Section
 from recause.tasks.data.schema import DatasetMeta
 from recause.tasks.data.split import Split
+from recause.tasks.train.select import paired_bootstrap
 
 Part = Literal["val", "test"]
 
@@ -84,6 +86,14 @@ def evaluate_policy(
 
 
 def ranking_metrics_of(policy: Policy, split: Split, config: EvaluationConfig, part: Part) -> dict[str, float]:
+    acc = ranking_accumulator(policy, split, config, part)
+    return {} if acc is None else {f"ranking/{k}": v for k, v in acc.result().items()}
+
+
+def ranking_accumulator(policy: Policy, split: Split, config: EvaluationConfig, part: Part,
+                        keep_per_user: bool = False) -> RankingAccumulator | None:
+    """The full-ranking metrics of ``policy`` on ``part``, summed over its users with a held-out
+    positive in ascending user order (so two policies' per-user values align); None when it has none."""
     seen_parts = [split.train] if part == "val" else [split.train, split.val]
     seen = pd.concat([p.loc[p["positive"], ["user", "item"]] for p in seen_parts])
     target = getattr(split, part)
@@ -91,24 +101,38 @@ def ranking_metrics_of(policy: Policy, split: Split, config: EvaluationConfig, p
     seen_codes = seen["user"].to_numpy() * split.n_items + seen["item"].to_numpy()
     target = target[~np.isin(target["user"].to_numpy() * split.n_items + target["item"].to_numpy(), seen_codes)]
     if target.empty:
-        return {}
+        return None
     seen_u, seen_i = _sorted_pairs(seen)
     tgt_u, tgt_i = _sorted_pairs(target)
     users = np.unique(tgt_u)
-    acc = RankingAccumulator(config.ks)
+    acc = RankingAccumulator(config.ks, keep_per_user)
     for block in _blocks(users, config.user_batch):
         scores = policy.scores(block)
         s_rows, s_cols = _pairs_in_block(seen_u, seen_i, block)
         top = top_k_items(mask_seen(scores, s_rows, s_cols), max(config.ks))
         t_rows, t_cols = _pairs_in_block(tgt_u, tgt_i, block)
         acc.add(top, t_rows, t_cols)
-    return {f"ranking/{k}": v for k, v in acc.result().items()}
+    return acc
 
 
 def debias_metrics_of(policy: Policy, split: Split, config: EvaluationConfig, part: Part) -> dict[str, float]:
     rows = getattr(split, part)
     if rows.empty:
         return {}
+    scores, labels, user = debias_scores(policy, split, config, part)
+    out: dict[str, float] = {"debias/n_rows": float(len(rows)), "debias/n_positives": float(labels.sum())}
+    if 0 < labels.sum() < len(labels):
+        out["debias/auc"] = auc(scores, labels)
+    if labels.sum() > 0:
+        out[f"debias/ndcg_at_{config.debias_k}"] = grouped_ndcg(scores, labels.astype(np.float64), user, config.debias_k)
+    return out
+
+
+def debias_scores(policy: Policy, split: Split, config: EvaluationConfig,
+                  part: Part) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``policy``'s scores of the rows of ``part`` (randomized splits), their labels (1 = positive)
+    and users, all (n_rows,) in the rows' order."""
+    rows = getattr(split, part)
     user, item = rows["user"].to_numpy(), rows["item"].to_numpy()
     order = np.argsort(user, kind="stable")
     user_sorted = user[order]
@@ -119,13 +143,7 @@ def debias_metrics_of(policy: Policy, split: Split, config: EvaluationConfig, pa
         sel = order[lo:hi]  # blocks are contiguous runs of the sorted users
         block_scores = policy.scores(block)
         scores[sel] = block_scores[np.searchsorted(block, user[sel]), item[sel]]
-    labels = rows["positive"].to_numpy(dtype=np.int64)
-    out: dict[str, float] = {"debias/n_rows": float(len(rows)), "debias/n_positives": float(labels.sum())}
-    if 0 < labels.sum() < len(labels):
-        out["debias/auc"] = auc(scores, labels)
-    if labels.sum() > 0:
-        out[f"debias/ndcg_at_{config.debias_k}"] = grouped_ndcg(scores, labels.astype(np.float64), user, config.debias_k)
-    return out
+    return scores, rows["positive"].to_numpy(dtype=np.int64), user
 
 
 def causal_metrics_of(policy: Policy, split: Split, world: SyntheticWorld, config: EvaluationConfig) -> dict[str, float]:
@@ -169,6 +187,7 @@ class Evaluation:
     skipped: dict[str, str]
     reference: dict[str, float] = field(default_factory=dict)
     prefixes: dict[str, str] = field(default_factory=dict)
+    choice: ModelChoice | None = None
 
     def table(self) -> pd.DataFrame:
         """One row per (policy, part) with every metric: the stage's CSV."""
@@ -190,6 +209,8 @@ class Evaluation:
             out |= self.test[self.best]
             out["model/name"] = self.best
             out["model/selected_by"] = f"val/{self.selected_by}"
+        if self.choice is not None:
+            out |= self.choice.summary()
         cp = f"causal/cp_at_{config.causal_k}"
         if cp in self.test.get("oracle_uplift", {}):
             out[f"{cp}_oracle"] = self.test["oracle_uplift"][cp]
@@ -200,7 +221,8 @@ class Evaluation:
 def evaluate_policies(
     policy_sets: Sequence[PolicySet], split: Split, config: EvaluationConfig, world: SyntheticWorld | None
 ) -> Evaluation:
-    """Score every policy on validation and test; pick the best non-oracle on validation.
+    """Score every policy on validation and test; pick the model of record: the best non-oracle on
+    validation, unless its advantage over popularity is within its bootstrap interval (:func:`model_choice`).
 
     On the synthetic world the evaluation also carries the logging policy's exact value
     (:func:`logging_policy_truth`) as a reference.
@@ -211,11 +233,32 @@ def evaluate_policies(
     test = {name: evaluate_policy(p, split, config, "test", world) for name, p in policies.items()}
     val = {name: evaluate_policy(p, split, config, "val") for name, p in policies.items()}
     candidates = {n: v[metric] for n, v in val.items() if n not in oracles and metric in v}
-    best = max(candidates, key=candidates.__getitem__) if candidates else None
+    leader = max(candidates, key=candidates.__getitem__) if candidates else None
+    choice = model_choice(leader, policies, split, config, metric, set(candidates)) if leader is not None else None
     skipped = {name: reason for s in policy_sets for name, reason in s.skipped.items()}
     prefixes = {name: s.prefix for s in policy_sets for name in [*s.policies, *s.skipped]}
     reference = logging_policy_truth(world, split) if world is not None else {}
-    return Evaluation(test, val, metric, best, skipped, reference, prefixes)
+    return Evaluation(test, val, metric, choice.name if choice else None, skipped, reference, prefixes, choice)
+
+
+def model_choice(leader: str, policies: dict[str, Policy], split: Split, config: EvaluationConfig, metric: str,
+                 scored: set[str]) -> ModelChoice:
+    """The validation ``leader`` or, when its advantage over popularity is within its bootstrap
+    interval, popularity (:mod:`recause.tasks.choice`); ``scored``: the policies with a validation ``metric``."""
+    if leader == SIMPLE_BASELINE or SIMPLE_BASELINE not in scored:
+        return choose(leader, None, metric, "")
+    candidate, baseline = policies[leader], policies[SIMPLE_BASELINE]
+    if split.kind == "per_user":
+        name = metric.removeprefix("ranking/")
+        ours, theirs = (ranking_accumulator(p, split, config, "val", keep_per_user=True) for p in (candidate, baseline))
+        values = ours.per_user(name)
+        return choose(leader, paired_bootstrap(values, theirs.per_user(name)), metric, f"{values.size} validation users")
+    scores, labels, users = debias_scores(candidate, split, config, "val")
+    if labels.sum() < MIN_POSITIVES:
+        return too_few_positives(leader, int(labels.sum()), metric)
+    base_scores, _, _ = debias_scores(baseline, split, config, "val")
+    return choose(leader, auc_advantage(scores, base_scores, labels, users), metric,
+                  f"{np.unique(users).size} validation users")
 
 
 def _blocks(users: np.ndarray, size: int) -> list[np.ndarray]:

@@ -28,12 +28,16 @@ class Selection:
     high: float = float("nan")
 
     def summary(self) -> dict[str, float | str]:
-        out: dict[str, float | str] = {"uplift/model": self.name, "uplift/selection_reason": self.reason,
-                                       "uplift/selection_criterion": self.criterion}
-        if np.isfinite(self.advantage):
-            out |= {"uplift/selection_advantage": self.advantage, "uplift/selection_advantage_low": self.low,
-                    "uplift/selection_advantage_high": self.high}
-        return out
+        return {"uplift/model": self.name, "uplift/selection_reason": self.reason, "uplift/selection_criterion": self.criterion,
+                **advantage_summary("uplift", self.advantage, self.low, self.high)}
+
+
+def advantage_summary(prefix: str, advantage: float, low: float, high: float) -> dict[str, float]:
+    """``<prefix>/selection_advantage`` and its interval ``_low`` / ``_high``; empty when there was no comparison (NaN)."""
+    if not np.isfinite(advantage):
+        return {}
+    return {f"{prefix}/selection_advantage": advantage, f"{prefix}/selection_advantage_low": low,
+            f"{prefix}/selection_advantage_high": high}
 
 
 def paired_bootstrap(candidate: np.ndarray, baseline: np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
