@@ -35,6 +35,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.stats import norm
 
+from recause.tasks.data.exposure import exposed_rows, inverse_propensity, shown_pairs
 from recause.tasks.data.split import Split
 
 Scores = Callable[[np.ndarray], np.ndarray]  # users (B,) -> (B, n_items)
@@ -53,23 +54,20 @@ class ItemIntervals:
         return pd.DataFrame({"item_id": item_ids, "uplift_item": self.estimate, "uplift_low": self.low, "uplift_high": self.high})
 
 
-def _bool(column: pd.Series) -> np.ndarray:
-    return column.fillna(False).astype(bool).to_numpy()
-
-
 def impression_weights(train: pd.DataFrame, n_users: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The training impressions: user, item, 0-based slot (−1 without positions), outcome and the
     inverse-propensity weight :math:`1/(n_u\\pi_j)` (slate logs) or :math:`1/\\pi_j` (pair logs)."""
-    rows = train[_bool(train["exposed"])]
+    shown = exposed_rows(train)
+    try:
+        weight = inverse_propensity(train, n_users)[shown]
+    except ValueError as error:
+        raise ValueError("item uplift intervals need the logged propensity of every training impression") from error
+    rows = train[shown]
     user, item = rows["user"].to_numpy(np.int64), rows["item"].to_numpy(np.int64)
     y = rows["positive"].to_numpy(np.float64)
-    if "propensity" not in rows.columns or rows["propensity"].isna().any():
-        raise ValueError("item uplift intervals need the logged propensity of every training impression")
-    pi = np.clip(rows["propensity"].to_numpy(np.float64), 1e-12, 1.0)
     slate = "position" in rows.columns and rows["position"].notna().all() and len(rows) > 0
     slot = rows["position"].to_numpy(np.int64) - 1 if slate else np.full(len(rows), -1, dtype=np.int64)
-    n_u = np.bincount(user, minlength=n_users)[user] if slate else np.ones(len(rows))
-    return user, item, slot, y, 1.0 / (n_u * pi)
+    return user, item, slot, y, weight
 
 
 def item_uplift_intervals(
@@ -90,9 +88,9 @@ def item_uplift_intervals(
     user, item, slot, y, w = impression_weights(split.train, n_users)
     k_row = kappa[np.clip(slot, 0, len(kappa) - 1)] if (slot >= 0).any() else np.ones(len(slot))
     frames = [split.train, split.val, split.test]
-    shown = pd.concat([f.loc[_bool(f["exposed"]), ["user", "item"]] for f in frames], ignore_index=True)
+    shown = shown_pairs(frames)
     ever = sparse.csr_matrix((np.ones(len(shown), bool), (shown["user"], shown["item"])), shape=(n_users, n_items))
-    organic_rows = split.train[~_bool(split.train["exposed"]) & split.train["positive"].to_numpy(bool)]
+    organic_rows = split.train[~exposed_rows(split.train) & split.train["positive"].to_numpy(bool)]
     organic = sparse.csr_matrix((np.ones(len(organic_rows)), (organic_rows["user"], organic_rows["item"])),
                                 shape=(n_users, n_items))
     organic.data[:] = 1.0  # a pair found twice is one find

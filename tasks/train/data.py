@@ -28,6 +28,7 @@ import torch
 from recause.models.gnn.batches import ExposedRows, InteractionData
 from recause.models.metrics import RankingAccumulator, auc, grouped_ndcg, mask_seen, qini_weights, rank_positions, top_k_items
 from recause.tasks.data.schema import DatasetMeta
+from recause.tasks.data.exposure import exposed_rows, inverse_propensity, shown_pairs
 from recause.tasks.data.split import Split
 
 ScoreFn = Callable[[np.ndarray, str], np.ndarray]
@@ -44,7 +45,7 @@ def retention(split: Split, part: str) -> np.ndarray:
 
 def has_labelled_exposure(frame: pd.DataFrame) -> bool:
     """Whether exposed rows carry both outcomes (clicks and non-clicks, high and low ratings)."""
-    exposed = frame.loc[_bool(frame["exposed"]), "positive"]
+    exposed = frame.loc[exposed_rows(frame), "positive"]
     return bool(exposed.any() and not exposed.all())
 
 
@@ -53,7 +54,7 @@ def interaction_data(frame: pd.DataFrame, split: Split, meta: DatasetMeta, share
     user = frame["user"].to_numpy(np.int64)
     item = frame["item"].to_numpy(np.int64)
     positive = frame["positive"].to_numpy(bool)
-    exposed = _bool(frame["exposed"]).to_numpy(bool)
+    exposed = exposed_rows(frame)
     ex_rows = None
     n_slots = 0
     if exposed.any():
@@ -167,20 +168,17 @@ class UpliftCriterion:
                  max_weight: float | None = None):
         self.n_items, self.propensity_head, self.depths, self.user_batch = split.n_items, propensity_head, depths, user_batch
         val = split.val
-        exposed = _bool(val["exposed"]).to_numpy(bool)
+        exposed = exposed_rows(val)
         positive = val["positive"].to_numpy(bool)
         self.user, self.item = val["user"].to_numpy(np.int64), val["item"].to_numpy(np.int64)
         hit = exposed & positive
         self.weight = np.zeros(len(val))
         self.usable = criterion_usable(split)
         if self.usable:
-            pi = np.clip(val["propensity"].to_numpy(np.float64), 1e-12, 1.0)
-            slate = "position" in val.columns and val.loc[exposed, "position"].notna().all()
-            n_u = np.bincount(self.user[exposed], minlength=split.n_users)[self.user] if slate else np.ones(len(val))
-            self.weight[hit] = 1.0 / (np.maximum(n_u[hit], 1) * pi[hit])
+            self.weight[hit] = inverse_propensity(val, split.n_users)[hit]
             if max_weight is not None:  # clipped inverse propensities: less variance, some bias
                 self.weight = np.minimum(self.weight, max_weight)
-        shown = pd.concat([f.loc[_bool(f["exposed"]), ["user", "item"]] for f in (split.train, split.val, split.test)])
+        shown = shown_pairs((split.train, split.val, split.test))
         shown_codes = np.unique(shown["user"].to_numpy(np.int64) * split.n_items + shown["item"].to_numpy(np.int64))
         self.organic = ~exposed & positive & ~np.isin(self.user * split.n_items + self.item, shown_codes)
         self.share = np.clip(retention(split, "val"), 1e-12, 1.0)
@@ -225,11 +223,12 @@ class UpliftCriterion:
 
 
 def criterion_usable(split: Split) -> bool:
-    """Whether :class:`UpliftCriterion` can score on ``split``: positive validation impressions, every
-    one with its logged propensity."""
+    """Whether :class:`UpliftCriterion` can score on ``split``: positive validation impressions, and
+    every validation impression with its logged propensity."""
     val = split.val
-    hit = _bool(val["exposed"]).to_numpy(bool) & val["positive"].to_numpy(bool)
-    return bool(hit.any()) and "propensity" in val.columns and not val.loc[hit, "propensity"].isna().any()
+    shown = exposed_rows(val)
+    hit = shown & val["positive"].to_numpy(bool)
+    return bool(hit.any()) and "propensity" in val.columns and not val.loc[shown, "propensity"].isna().any()
 
 
 def metric_name(depth: int | None) -> str:
@@ -252,10 +251,6 @@ def _in_block(u_sorted: np.ndarray, items: np.ndarray, block: np.ndarray) -> tup
     u, i = u_sorted[lo:hi], items[lo:hi]
     keep = np.isin(u, block)
     return np.searchsorted(block, u[keep]), i[keep]
-
-
-def _bool(column: pd.Series) -> pd.Series:
-    return column.fillna(False).astype(bool)
 
 
 def _long(values: np.ndarray) -> torch.Tensor:
