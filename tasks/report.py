@@ -90,14 +90,18 @@ def _true_caused_difference(row: pd.Series, control: pd.Series | None) -> float 
     return own - base if own is not None and base is not None else None
 
 
-def _caused(row: pd.Series) -> tuple[float, float, float] | None:
-    values = tuple(finite_number(row.get(k)) for k in ("caused_lift", "caused_lift_low", "caused_lift_high"))
+def _interval(row: pd.Series, column: str) -> tuple[float, float, float] | None:
+    """(estimate, low, high) of ``column`` (``lift`` or ``caused_lift``) and its ``_low`` / ``_high``; None if one is missing."""
+    values = tuple(finite_number(row.get(k)) for k in (column, f"{column}_low", f"{column}_high"))
     return values if all(v is not None for v in values) else None  # type: ignore[return-value]
+
+
+def _caused(row: pd.Series) -> tuple[float, float, float] | None:
+    return _interval(row, "caused_lift")
 
 
 def _lift(row: pd.Series) -> tuple[float, float, float] | None:
-    values = tuple(finite_number(row.get(k)) for k in ("lift", "lift_low", "lift_high"))
-    return values if all(v is not None for v in values) else None  # type: ignore[return-value]
+    return _interval(row, "lift")
 
 
 def is_true(value: Any) -> bool:
