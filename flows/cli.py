@@ -21,6 +21,9 @@ a failure is one line, ``recause: <what was expected, what was found, where>``.
    valid YAML, names a column the data lack, sets a non-finite threshold, or declares what the
    data do not show (``randomized_policy``, ``has_unexposed_outcomes``).
 4  an internal error (a bug): run again with ``--debug`` and report the traceback.
+5  the MLflow tracking store failed: ``run`` (or ``doctor``) could not reach the server when it
+   started, or the server went away or refused a write during the run — the message names the
+   URI, and the run folder holds no ``summary.json`` or ``report.html``.
 130  interrupted (Ctrl-C).
 
 ``--debug`` (or ``RECAUSE_DEBUG=1``) prints the tracebacks, ours and Prefect's, for developers.
@@ -41,7 +44,7 @@ import sys
 import traceback
 from pathlib import Path
 
-EXIT_OK, EXIT_INVALID_DATA, EXIT_USAGE, EXIT_NO_DATA, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_INVALID_DATA, EXIT_USAGE, EXIT_NO_DATA, EXIT_INTERNAL, EXIT_TRACKING = 0, 1, 2, 3, 4, 5
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 DEBUG_VARIABLE = "RECAUSE_DEBUG"
 
@@ -129,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 def _report(error: Exception, debug: bool) -> int:
     """Print ``recause: <message>`` (after the traceback when debugging) and return the exit code."""
     from recause.flows.compare import CompareError
+    from recause.mlflow_config.tracking import TrackingError
     from recause.tasks.config import ConfigurationError
     from recause.tasks.data.schema import DatasetError
 
@@ -140,6 +144,8 @@ def _report(error: Exception, debug: bool) -> int:
         code, message = EXIT_USAGE, f"invalid configuration: {error}"
     elif isinstance(error, CompareError):
         code, message = EXIT_USAGE, str(error)
+    elif isinstance(error, TrackingError):
+        code, message = EXIT_TRACKING, str(error)
     elif isinstance(error, OSError):  # readers turn theirs into DatasetErrors: this is where we write
         code, message = EXIT_USAGE, (f"cannot write {error.filename or 'a file'}: {error.strerror or error}; check "
                                      "--output-dir and runtime.output_root (or RECAUSE_OUTPUT_ROOT)")
@@ -242,7 +248,12 @@ def _run(config, debug: bool = False) -> int:
         if (folder / "report.html").is_file():
             print(f"report: {folder / 'report.html'}", file=sys.stderr)
         return EXIT_INVALID_DATA
-    state.result()  # raises what failed the run (a DatasetError, a ConfigurationError...): main reports it
+    from recause.mlflow_config.tracking import TrackingError, tracking_errors, tracking_uri
+
+    try:
+        state.result()  # raises what failed the run (a DatasetError, a ConfigurationError...): main reports it
+    except tracking_errors() as error:  # from MLflow clients outside the tracker (Lightning's logger)
+        raise TrackingError.wrap(tracking_uri(config.tracking.tracking_uri, config.runtime.output_root), error) from error
     raise RuntimeError(f"the flow ended in state {state.type.value} without a summary or an error")
 
 
@@ -341,15 +352,19 @@ def _recover(config):
     from prefect.settings import PREFECT_HOME
 
     from recause.flows.recovery import Recovered, recover_mlflow, recover_prefect
-    from recause.mlflow_config.tracking import file_lock, tracking_uri
+    from recause.mlflow_config.tracking import TrackingError, file_lock, tracking_errors, tracking_uri
 
     found = Recovered()
+    if config.tracking.enabled:  # first: a tracking server that does not answer fails the run before Prefect starts
+        uri = tracking_uri(config.tracking.tracking_uri, config.runtime.output_root)
+        try:
+            found.mlflow_runs = recover_mlflow(uri)
+        except tracking_errors() as error:
+            raise TrackingError.wrap(uri, error) from error
     with file_lock(Path(PREFECT_HOME.value()) / "server-start.lock"):
         with get_client(sync_client=True) as client:
             client.hello()
             found.prefect_flow_runs, found.prefect_task_runs = recover_prefect(client)
-    if config.tracking.enabled:
-        found.mlflow_runs = recover_mlflow(tracking_uri(config.tracking.tracking_uri, config.runtime.output_root))
     return found
 
 
