@@ -23,7 +23,9 @@ a failure is one line, ``recause: <what was expected, what was found, where>``.
 4  an internal error (a bug): run again with ``--debug`` and report the traceback.
 5  the MLflow tracking store failed: ``run`` (or ``doctor``) could not reach the server when it
    started, or the server went away or refused a write during the run — the message names the
-   URI, and the run folder holds no ``summary.json`` or ``report.html``.
+   URI, and the run folder holds no ``summary.json`` or ``report.html``; or ``tracking-server``
+   could not start PostgreSQL or MLflow (binaries missing, a port busy, not healthy in time: the
+   message has the tail of its log).
 130  interrupted (Ctrl-C).
 
 ``--debug`` (or ``RECAUSE_DEBUG=1``) prints the tracebacks, ours and Prefect's, for developers.
@@ -114,6 +116,22 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--png", help="where to write the chart (default: <output_root>/comparisons/<id>-vs-<id>.png)")
     _settings(compare)  # --dataset picks the default experiment; --set tracking.tracking_uri=... or runtime.output_root=... the store
     _debug_flag(compare, default=argparse.SUPPRESS)
+    server = sub.add_parser(
+        "tracking-server", help="an MLflow tracking server on PostgreSQL, on 127.0.0.1, until Ctrl-C or SIGTERM; "
+                                "prints the MLFLOW_TRACKING_URI to export")
+    server.add_argument("--port", type=int, default=5000, help="the MLflow server's port on 127.0.0.1 (default 5000)")
+    server.add_argument("--data-dir", help="the PostgreSQL cluster's folder, made with initdb when new or empty "
+                                           "(default: <output_root>/tracking-server/postgres)")
+    server.add_argument("--pg-port", type=int, help="PostgreSQL's port on 127.0.0.1 (default: a free one)")
+    server.add_argument("--socket-only", action="store_true",
+                        help="PostgreSQL listens only on a unix socket in its data folder, on no TCP port")
+    server.add_argument("--backend-store-uri", help="an existing database instead of a cluster of our own, e.g. "
+                                                    "postgresql://user@host:5432/mlflow")
+    server.add_argument("--artifacts-destination",
+                        help="the folder the server stores artifacts in (default: <output_root>/tracking-server/artifacts)")
+    server.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds PostgreSQL and MLflow each have to become healthy (default 60)")
+    _debug_flag(server, default=argparse.SUPPRESS)
     return parser
 
 
@@ -132,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 def _report(error: Exception, debug: bool) -> int:
     """Print ``recause: <message>`` (after the traceback when debugging) and return the exit code."""
     from recause.flows.compare import CompareError
+    from recause.mlflow_config.server import TrackingServerError
     from recause.mlflow_config.tracking import TrackingError
     from recause.tasks.config import ConfigurationError
     from recause.tasks.data.schema import DatasetError
@@ -144,7 +163,7 @@ def _report(error: Exception, debug: bool) -> int:
         code, message = EXIT_USAGE, f"invalid configuration: {error}"
     elif isinstance(error, CompareError):
         code, message = EXIT_USAGE, str(error)
-    elif isinstance(error, TrackingError):
+    elif isinstance(error, (TrackingError, TrackingServerError)):
         code, message = EXIT_TRACKING, str(error)
     elif isinstance(error, OSError):  # readers turn theirs into DatasetErrors: this is where we write
         code, message = EXIT_USAGE, (f"cannot write {error.filename or 'a file'}: {error.strerror or error}; check "
@@ -183,6 +202,8 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
         return _recommend_command(args)
     if args.command == "deploy":
         return _deploy_command(args)
+    if args.command == "tracking-server":
+        return _tracking_server_command(args)
     try:
         overrides = [*args.overrides, *(["runtime.resume=false"] if getattr(args, "fresh", False) else [])]
         config = build_config(getattr(args, "preset", "default"), dataset=args.dataset, output_dir=getattr(args, "output_dir", None),
@@ -280,6 +301,37 @@ def _deploy_command(args: argparse.Namespace) -> int:
     print(f"serving deployments recause/nightly ({args.cron}, preset {args.nightly_preset}) and recause/on-demand "
           f"on {os.environ['PREFECT_API_URL']}; Ctrl-C stops", flush=True)
     serve_deployments(args.cron, args.nightly_preset)
+    return EXIT_OK
+
+
+def _tracking_server_command(args: argparse.Namespace) -> int:
+    """``recause tracking-server``: PostgreSQL and ``mlflow server`` until Ctrl-C or SIGTERM (:mod:`recause.mlflow_config.server`)."""
+    from recause.flows.config import build_config
+    from recause.flows.runtime import quiet_environment
+    from recause.tasks.config import ConfigurationError
+
+    for option, port in (("--port", args.port), ("--pg-port", args.pg_port)):
+        if port is not None and not 1 <= port <= 65535:
+            raise ConfigurationError(f"{option} must be a TCP port (1-65535), got {port}")
+    if args.timeout <= 0:
+        raise ConfigurationError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    ours = [o for o, v in (("--data-dir", args.data_dir), ("--pg-port", args.pg_port), ("--socket-only", args.socket_only)) if v]
+    if args.backend_store_uri and ours:
+        raise ConfigurationError(f"--backend-store-uri names a database of its own: {', '.join(ours)} would set up a cluster it does not use")
+    config = build_config("default", env=os.environ)
+    quiet_environment()
+    from recause.mlflow_config.server import serve_until_stopped, sigterm_as_interrupt, start_tracking_server
+
+    folder = Path(config.runtime.output_root) / "tracking-server"
+    with sigterm_as_interrupt():
+        print(f"starting {'MLflow' if args.backend_store_uri else 'PostgreSQL and MLflow'} (files in {folder})", flush=True)
+        server = start_tracking_server(
+            folder, args.port, data_dir=Path(args.data_dir).expanduser() if args.data_dir else None, pg_port=args.pg_port,
+            socket_only=args.socket_only, backend_store_uri=args.backend_store_uri,
+            artifacts=Path(args.artifacts_destination).expanduser() if args.artifacts_destination else None,
+            timeout=args.timeout)
+        serve_until_stopped(server, lambda line: print(line, flush=True))
+    print("stopped")
     return EXIT_OK
 
 
