@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 # One torch thread is 5-8x faster than the default on 2-core machines (measured: README, "Threads").
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: run test setup lock clean
+.PHONY: run test setup lock clean postgresql
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,12 +32,22 @@ $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "install Debian's chromium (the browser tests need it)"; exit 1; }
 	apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+# The tracking-server tests start Debian's PostgreSQL (any version under /usr/lib/postgresql; as root,
+# Recause runs it as the package's `postgres` user, since PostgreSQL refuses root).
+POSTGRES_BINARIES := $(wildcard /usr/lib/postgresql/*/bin/postgres)
+postgresql:
+ifeq ($(POSTGRES_BINARIES),)
+	@command -v apt-get >/dev/null || { echo "install Debian's postgresql (the tracking-server tests need it)"; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+endif
+
 setup: $(VENV)/.installed
 
 run: setup
 	$(BIN)/recause run --dataset synthetic --preset default
 
-test: setup $(VENV)/.recbole $(CHROMIUM)
+test: setup $(VENV)/.recbole $(CHROMIUM) postgresql
 	$(BIN)/python -m pytest
 
 # Re-pin every dependency from the current environment (after changing pyproject.toml).

@@ -21,6 +21,11 @@ a failure is one line, ``recause: <what was expected, what was found, where>``.
    valid YAML, names a column the data lack, sets a non-finite threshold, or declares what the
    data do not show (``randomized_policy``, ``has_unexposed_outcomes``).
 4  an internal error (a bug): run again with ``--debug`` and report the traceback.
+5  the MLflow tracking store failed: ``run`` (or ``doctor``) could not reach the server when it
+   started, or the server went away or refused a write during the run — the message names the
+   URI, and the run folder holds no ``summary.json`` or ``report.html``; or ``tracking-server``
+   could not start PostgreSQL or MLflow (binaries missing, a port busy, not healthy in time: the
+   message has the tail of its log).
 130  interrupted (Ctrl-C).
 
 ``--debug`` (or ``RECAUSE_DEBUG=1``) prints the tracebacks, ours and Prefect's, for developers.
@@ -41,7 +46,7 @@ import sys
 import traceback
 from pathlib import Path
 
-EXIT_OK, EXIT_INVALID_DATA, EXIT_USAGE, EXIT_NO_DATA, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_INVALID_DATA, EXIT_USAGE, EXIT_NO_DATA, EXIT_INTERNAL, EXIT_TRACKING = 0, 1, 2, 3, 4, 5
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 DEBUG_VARIABLE = "RECAUSE_DEBUG"
 
@@ -111,6 +116,22 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--png", help="where to write the chart (default: <output_root>/comparisons/<id>-vs-<id>.png)")
     _settings(compare)  # --dataset picks the default experiment; --set tracking.tracking_uri=... or runtime.output_root=... the store
     _debug_flag(compare, default=argparse.SUPPRESS)
+    server = sub.add_parser(
+        "tracking-server", help="an MLflow tracking server on PostgreSQL, on 127.0.0.1, until Ctrl-C or SIGTERM; "
+                                "prints the MLFLOW_TRACKING_URI to export")
+    server.add_argument("--port", type=int, default=5000, help="the MLflow server's port on 127.0.0.1 (default 5000)")
+    server.add_argument("--data-dir", help="the PostgreSQL cluster's folder, made with initdb when new or empty "
+                                           "(default: <output_root>/tracking-server/postgres)")
+    server.add_argument("--pg-port", type=int, help="PostgreSQL's port on 127.0.0.1 (default: a free one)")
+    server.add_argument("--socket-only", action="store_true",
+                        help="PostgreSQL listens only on a unix socket in its data folder, on no TCP port")
+    server.add_argument("--backend-store-uri", help="an existing database instead of a cluster of our own, e.g. "
+                                                    "postgresql://user@host:5432/mlflow")
+    server.add_argument("--artifacts-destination",
+                        help="the folder the server stores artifacts in (default: <output_root>/tracking-server/artifacts)")
+    server.add_argument("--timeout", type=float, default=60.0,
+                        help="seconds PostgreSQL and MLflow each have to become healthy (default 60)")
+    _debug_flag(server, default=argparse.SUPPRESS)
     return parser
 
 
@@ -129,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
 def _report(error: Exception, debug: bool) -> int:
     """Print ``recause: <message>`` (after the traceback when debugging) and return the exit code."""
     from recause.flows.compare import CompareError
+    from recause.mlflow_config.server import TrackingServerError
+    from recause.mlflow_config.tracking import TrackingError
     from recause.tasks.config import ConfigurationError
     from recause.tasks.data.schema import DatasetError
 
@@ -140,6 +163,8 @@ def _report(error: Exception, debug: bool) -> int:
         code, message = EXIT_USAGE, f"invalid configuration: {error}"
     elif isinstance(error, CompareError):
         code, message = EXIT_USAGE, str(error)
+    elif isinstance(error, (TrackingError, TrackingServerError)):
+        code, message = EXIT_TRACKING, str(error)
     elif isinstance(error, OSError):  # readers turn theirs into DatasetErrors: this is where we write
         code, message = EXIT_USAGE, (f"cannot write {error.filename or 'a file'}: {error.strerror or error}; check "
                                      "--output-dir and runtime.output_root (or RECAUSE_OUTPUT_ROOT)")
@@ -177,6 +202,8 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
         return _recommend_command(args)
     if args.command == "deploy":
         return _deploy_command(args)
+    if args.command == "tracking-server":
+        return _tracking_server_command(args)
     try:
         overrides = [*args.overrides, *(["runtime.resume=false"] if getattr(args, "fresh", False) else [])]
         config = build_config(getattr(args, "preset", "default"), dataset=args.dataset, output_dir=getattr(args, "output_dir", None),
@@ -242,7 +269,12 @@ def _run(config, debug: bool = False) -> int:
         if (folder / "report.html").is_file():
             print(f"report: {folder / 'report.html'}", file=sys.stderr)
         return EXIT_INVALID_DATA
-    state.result()  # raises what failed the run (a DatasetError, a ConfigurationError...): main reports it
+    from recause.mlflow_config.tracking import TrackingError, tracking_errors, tracking_uri
+
+    try:
+        state.result()  # raises what failed the run (a DatasetError, a ConfigurationError...): main reports it
+    except tracking_errors() as error:  # from MLflow clients outside the tracker (Lightning's logger)
+        raise TrackingError.wrap(tracking_uri(config.tracking.tracking_uri, config.runtime.output_root), error) from error
     raise RuntimeError(f"the flow ended in state {state.type.value} without a summary or an error")
 
 
@@ -269,6 +301,37 @@ def _deploy_command(args: argparse.Namespace) -> int:
     print(f"serving deployments recause/nightly ({args.cron}, preset {args.nightly_preset}) and recause/on-demand "
           f"on {os.environ['PREFECT_API_URL']}; Ctrl-C stops", flush=True)
     serve_deployments(args.cron, args.nightly_preset)
+    return EXIT_OK
+
+
+def _tracking_server_command(args: argparse.Namespace) -> int:
+    """``recause tracking-server``: PostgreSQL and ``mlflow server`` until Ctrl-C or SIGTERM (:mod:`recause.mlflow_config.server`)."""
+    from recause.flows.config import build_config
+    from recause.flows.runtime import quiet_environment
+    from recause.tasks.config import ConfigurationError
+
+    for option, port in (("--port", args.port), ("--pg-port", args.pg_port)):
+        if port is not None and not 1 <= port <= 65535:
+            raise ConfigurationError(f"{option} must be a TCP port (1-65535), got {port}")
+    if args.timeout <= 0:
+        raise ConfigurationError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    ours = [o for o, v in (("--data-dir", args.data_dir), ("--pg-port", args.pg_port), ("--socket-only", args.socket_only)) if v]
+    if args.backend_store_uri and ours:
+        raise ConfigurationError(f"--backend-store-uri names a database of its own: {', '.join(ours)} would set up a cluster it does not use")
+    config = build_config("default", env=os.environ)
+    quiet_environment()
+    from recause.mlflow_config.server import serve_until_stopped, sigterm_as_interrupt, start_tracking_server
+
+    folder = Path(config.runtime.output_root) / "tracking-server"
+    with sigterm_as_interrupt():
+        print(f"starting {'MLflow' if args.backend_store_uri else 'PostgreSQL and MLflow'} (files in {folder})", flush=True)
+        server = start_tracking_server(
+            folder, args.port, data_dir=Path(args.data_dir).expanduser() if args.data_dir else None, pg_port=args.pg_port,
+            socket_only=args.socket_only, backend_store_uri=args.backend_store_uri,
+            artifacts=Path(args.artifacts_destination).expanduser() if args.artifacts_destination else None,
+            timeout=args.timeout)
+        serve_until_stopped(server, lambda line: print(line, flush=True))
+    print("stopped")
     return EXIT_OK
 
 
@@ -341,15 +404,19 @@ def _recover(config):
     from prefect.settings import PREFECT_HOME
 
     from recause.flows.recovery import Recovered, recover_mlflow, recover_prefect
-    from recause.mlflow_config.tracking import file_lock, tracking_uri
+    from recause.mlflow_config.tracking import TrackingError, file_lock, tracking_errors, tracking_uri
 
     found = Recovered()
+    if config.tracking.enabled:  # first: a tracking server that does not answer fails the run before Prefect starts
+        uri = tracking_uri(config.tracking.tracking_uri, config.runtime.output_root)
+        try:
+            found.mlflow_runs = recover_mlflow(uri)
+        except tracking_errors() as error:
+            raise TrackingError.wrap(uri, error) from error
     with file_lock(Path(PREFECT_HOME.value()) / "server-start.lock"):
         with get_client(sync_client=True) as client:
             client.hello()
             found.prefect_flow_runs, found.prefect_task_runs = recover_prefect(client)
-    if config.tracking.enabled:
-        found.mlflow_runs = recover_mlflow(tracking_uri(config.tracking.tracking_uri, config.runtime.output_root))
     return found
 
 

@@ -23,7 +23,7 @@ from prefect.states import Completed, Failed
 from recause.flows.artifacts import write_summary
 from recause.flows.files import write_text_atomic
 from recause.flows.memory import PeakMemory
-from recause.flows.report import PROVENANCE_NAME, write_report
+from recause.flows.report import PROVENANCE_NAME, REPORT_NAME, write_report
 from recause.flows.config import PROJECT_ROOT, PipelineConfig, run_folder
 from recause.flows.provenance import code_hash, data_hash, git_commit, package_versions
 from recause.flows.recovery import PREFECT_OWNER_PREFIX
@@ -40,7 +40,9 @@ from recause.flows.stages.simulate import simulate_task
 from recause.flows.stages.split import split_task
 from recause.flows.stages.train import train_task
 from recause.flows.stages.validate import validate_task
-from recause.mlflow_config.tracking import RunTracker, artifact_location, experiment_name, run_name, store_lock, tracking_uri
+from recause.mlflow_config.tracking import (
+    RunTracker, TrackingError, artifact_location, experiment_name, run_name, store_lock, tracking_errors, tracking_uri,
+)
 from recause.tasks.evaluate import PolicySet
 
 KEY_METRICS = (
@@ -116,20 +118,28 @@ def pipeline(config: PipelineConfig) -> dict[str, Any]:
         tracker.finish("FAILED")
         raise
     if stages.recommendations is not None and stages.recommendations.servable is not None and tracker.run_id:
-        summary |= _publish_recommender(config, folder, stages.recommendations, tracker, summary, logger)
+        try:
+            summary |= _publish_recommender(config, folder, stages.recommendations, tracker, summary, logger)
+        except tracking_errors() as error:  # the registry is the tracking store: say which one failed
+            raise TrackingError.wrap(tracker.uri, error) from error
     summary |= {f"stage/{name}/seconds": s for name, s in tracker.stage_seconds.items()}
     summary["run/reused_stages"] = ",".join(stages.reused)
     summary["mlflow/run_id"] = tracker.run_id or ""
     summary["mlflow/tracking_uri"] = tracker.uri
-    path = write_summary(summary, folder)
     tracker.log_summary(summary, KEY_METRICS)
-    _write_provenance(folder, provenance | {"data_hash": stages.data_hash,
-                                            "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
-    report = write_report(folder)
-    for written in (folder / PROVENANCE_NAME, report):
-        tracker.log_artifact_to(tracker.run_id, written, None)
-    passed = bool(summary.get("validation/passed", False))
-    tracker.finish("FINISHED" if passed else "FAILED")
+    path = write_summary(summary, folder)
+    try:
+        _write_provenance(folder, provenance | {"data_hash": stages.data_hash,
+                                                "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
+        report = write_report(folder)
+        for written in (folder / PROVENANCE_NAME, report):
+            tracker.log_artifact_to(tracker.run_id, written, None)
+        passed = bool(summary.get("validation/passed", False))
+        tracker.finish("FINISHED" if passed else "FAILED")
+    except TrackingError:  # summary.json and the report say a run is complete and recorded: this one is not
+        for written in (path, folder / REPORT_NAME):
+            written.unlink(missing_ok=True)
+        raise
     _publish(summary, path, report, tracker)
     logger.info("summary: %s", path)
     logger.info("report: %s", report)

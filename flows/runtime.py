@@ -27,6 +27,10 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 # A command that only reads a tracking server gives up in seconds when it does not answer
 # (MLflow's defaults retry for about four minutes).
 READER_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "20"}
+# A run rides out a blip of a few seconds and fails within about ten when its tracking server is
+# gone (MLflow's defaults: 7 retries, backoff factor 2, about four minutes before the error).
+RUN_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
 
 
 def quiet_environment(env: MutableMapping[str, str] = os.environ) -> None:
@@ -43,12 +47,15 @@ def prepare_reader_environment(env: MutableMapping[str, str] = os.environ) -> No
 
 
 def prepare_environment(output_root: Path, threads: int, env: MutableMapping[str, str] = os.environ) -> None:
-    """Quiet/offline defaults, Prefect's local state under ``output_root``, thread counts.
+    """Quiet/offline defaults, MLflow's HTTP retries bounded (:data:`RUN_DEFAULTS`), Prefect's local
+    state under ``output_root``, thread counts.
 
     ``PREFECT_HOME`` (Prefect's ephemeral SQLite API and result storage) defaults to
     ``<output_root>/prefect`` unless ``PREFECT_HOME`` or ``PREFECT_API_URL`` is set.
     """
     quiet_environment(env)
+    for key, value in RUN_DEFAULTS.items():
+        env.setdefault(key, value)
     if "PREFECT_API_URL" not in env:
         env.setdefault("PREFECT_HOME", str(Path(output_root).resolve() / "prefect"))
         Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)

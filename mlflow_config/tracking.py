@@ -48,6 +48,43 @@ SUMMARY_TAG_PREFIX = "summary."
 DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME = "0", "Default"
 
 
+class TrackingError(RuntimeError):
+    """The tracking store at ``uri`` did not answer or refused a write: the run cannot be recorded.
+
+    Raised in place of MLflow's exception (kept as ``__cause__``) by every :class:`RunTracker`
+    call, so the message names the store, and the CLI can say it in one line."""
+
+    def __init__(self, uri: str, reason: str) -> None:
+        super().__init__(uri, reason)  # both in args: the error survives pickling (Prefect keeps failed states)
+        self.uri, self.reason = uri, reason
+
+    def __str__(self) -> str:
+        return f"MLflow tracking at {self.uri} failed: {self.reason}"
+
+    @classmethod
+    def wrap(cls, uri: str, error: BaseException) -> TrackingError:
+        """``error`` (an :class:`~mlflow.exceptions.MlflowException` or an HTTP error) as a TrackingError on ``uri``."""
+        return error if isinstance(error, TrackingError) else cls(uri, brief_error(error))
+
+
+def brief_error(error: BaseException) -> str:
+    """An MLflow error in one line: the OS's reason when a connection failed (``[Errno 111]
+    Connection refused``), else the message, whitespace collapsed, at most 300 characters."""
+    text = " ".join(str(getattr(error, "message", error)).split())
+    errno = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    if errno and "API request to" in text:
+        return f"{errno.group(0).strip()} ({text.split(' failed')[0].removeprefix('API request to ')})"
+    return text[:300]
+
+
+def tracking_errors() -> tuple[type[BaseException], ...]:
+    """What MLflow raises when its store fails: its own exception, and HTTP errors from the artifact proxy."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    return MlflowException, requests.RequestException
+
+
 def tracking_uri(configured: str | None, output_root: Path) -> str:
     """The tracking URI: the configured one, else SQLite in ``output_root``."""
     if configured:
@@ -214,6 +251,11 @@ class RunTracker:
     With ``enabled=False`` every call is a no-op (``run_id`` is None), so flows need no branches.
     ``owner`` (a process tag, :class:`recause.flows.runs.Owner`) is set as ``recause.owner`` on the
     parent and every stage run, so a later start can close the runs of a process that died.
+
+    A store that fails (a server gone, a refused write) raises :class:`TrackingError`, naming ``uri``;
+    the tracker keeps it as ``failed`` and makes no further calls (each would wait out MLflow's HTTP
+    retries against a store that is gone): the stage's run is not ended, :meth:`finish` does
+    nothing, and a later ``recause run`` or ``recause doctor`` closes the runs (they carry the owner).
     """
 
     def __init__(self, uri: str, experiment: str, artifact_root: str | None, enabled: bool = True,
@@ -223,18 +265,32 @@ class RunTracker:
         self.run_id: str | None = None
         self.experiment_id: str | None = None
         self.stage_seconds: dict[str, float] = {}
+        self.failed: TrackingError | None = None
         self._client = None
         if enabled:
-            self._client = open_client(uri, artifact_root)
+            try:
+                self._client = open_client(uri, artifact_root)
+            except tracking_errors() as error:
+                raise TrackingError.wrap(uri, error) from error
             kind = {EXPERIMENT_KIND_TAG: MODEL_TRAINING}
             with store_lock(uri):
-                found = self._client.get_experiment_by_name(experiment)
+                found = self._call("get_experiment_by_name", experiment)
                 if found is None:
-                    self.experiment_id = self._client.create_experiment(experiment, artifact_location=artifact_root, tags=kind)
+                    self.experiment_id = self._call("create_experiment", experiment, artifact_location=artifact_root, tags=kind)
                 else:
                     self.experiment_id = found.experiment_id
                     if EXPERIMENT_KIND_TAG not in found.tags:  # made before recause set the tag
-                        self._client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+                        self._call("set_experiment_tag", self.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``self._client.<method>(...)``, a store failure raised as :class:`TrackingError` (the first one, again, after it)."""
+        if self.failed is not None:
+            raise self.failed
+        try:
+            return getattr(self._client, method)(*args, **kwargs)
+        except tracking_errors() as error:
+            self.failed = TrackingError.wrap(self.uri, error)
+            raise self.failed from error
 
     def _owned(self, tags: Mapping[str, Any]) -> dict[str, str]:
         return {k: str(v) for k, v in tags.items()} | ({OWNER_TAG: self.owner} if self.owner else {})
@@ -243,13 +299,13 @@ class RunTracker:
         """Open the parent run, log the flattened config as params and the reproducibility tags."""
         if not self.enabled:
             return None
-        run = self._client.create_run(self.experiment_id, run_name=run_name, tags=self._owned(tags))
+        run = self._call("create_run", self.experiment_id, run_name=run_name, tags=self._owned(tags))
         self.run_id = run.info.run_id
         from mlflow.entities import Param
 
         batch = [Param(k, v[:MAX_PARAM_LENGTH]) for k, v in params.items()]
         for i in range(0, len(batch), 100):
-            self._client.log_batch(self.run_id, params=batch[i : i + 100])
+            self._call("log_batch", self.run_id, params=batch[i : i + 100])
         return self.run_id
 
     @contextmanager
@@ -258,7 +314,7 @@ class RunTracker:
         run_id = None
         if self.enabled:
             tags = self._owned({PARENT_TAG: self.run_id, "recause.stage": name})
-            run_id = self._client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+            run_id = self._call("create_run", self.experiment_id, run_name=name, tags=tags).info.run_id
         stage = StageRun(self, name, run_id)
         start = time.perf_counter()
         status = "FAILED"
@@ -267,11 +323,12 @@ class RunTracker:
             status = "FINISHED"
         finally:
             self.stage_seconds[name] = time.perf_counter() - start
-            seconds = {f"stage/{name}/seconds": self.stage_seconds[name]}
-            stage.log_metrics(seconds)
-            self.log_metrics_to(self.run_id, seconds, None)
-            if self.enabled:
-                self._client.set_terminated(run_id, status=status)
+            if self.failed is None:  # else the store is gone: the error in flight says so
+                seconds = {f"stage/{name}/seconds": self.stage_seconds[name]}
+                stage.log_metrics(seconds)
+                self.log_metrics_to(self.run_id, seconds, None)
+                if self.enabled:
+                    self._call("set_terminated", run_id, status=status)
 
     def log_summary(self, summary: Mapping[str, Any], key_metrics: tuple[str, ...] = ()) -> None:
         """Numbers of the summary as parent metrics, strings as ``summary.*`` tags, and the JSON.
@@ -288,14 +345,15 @@ class RunTracker:
         self.log_text_to(self.run_id, json.dumps(summary, indent=2, default=str), "summary.json")
         if self.enabled and self.run_id is not None:
             table = {"metric": list(summary), "value": [v if isinstance(v, (int, float)) else str(v) for v in summary.values()]}
-            self._client.log_table(self.run_id, data=table, artifact_file="summary_table.json")
+            self._call("log_table", self.run_id, data=table, artifact_file="summary_table.json")
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         self.set_tags_on(self.run_id, tags)
 
     def finish(self, status: str = "FINISHED") -> None:
-        if self.enabled and self.run_id is not None:
-            self._client.set_terminated(self.run_id, status=status)
+        """End the parent run with ``status``; nothing after a store failure (recovery closes the run later)."""
+        if self.enabled and self.run_id is not None and self.failed is None:
+            self._call("set_terminated", self.run_id, status=status)
 
     def run_url(self) -> str | None:
         """A browser URL for the parent run in the MLflow UI (``ui_url``, else the server), else None."""
@@ -312,15 +370,12 @@ class RunTracker:
         now = int(time.time() * 1000)
         batch = [Metric(key, float(v), now, step or 0) for key, v in values.items()]
         for i in range(0, len(batch), 500):
-            self._client.log_batch(run_id, metrics=batch[i : i + 500])
+            self._call("log_batch", run_id, metrics=batch[i : i + 500])
 
     def log_artifact_to(self, run_id: str | None, path: Path, folder: str | None) -> None:
         if not self.enabled or run_id is None:
             return
-        if Path(path).is_dir():
-            self._client.log_artifacts(run_id, str(path), folder)
-        else:
-            self._client.log_artifact(run_id, str(path), folder)
+        self._call("log_artifacts" if Path(path).is_dir() else "log_artifact", run_id, str(path), folder)
 
     def log_text_to(self, run_id: str | None, text: str, name: str) -> None:
         if not self.enabled or run_id is None:
@@ -328,10 +383,10 @@ class RunTracker:
         with tempfile.TemporaryDirectory() as tmp:
             target = Path(tmp) / name
             target.write_text(text)
-            self._client.log_artifact(run_id, str(target))
+            self._call("log_artifact", run_id, str(target))
 
     def set_tags_on(self, run_id: str | None, tags: Mapping[str, Any]) -> None:
         if not self.enabled or run_id is None:
             return
         for key, value in tags.items():
-            self._client.set_tag(run_id, key, str(value)[:5000])
+            self._call("set_tag", run_id, key, str(value)[:5000])

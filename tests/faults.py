@@ -88,7 +88,20 @@ def kill_at_stage(output_root: Path, stage: str, *args: str, timeout: float = 90
     import psutil
 
     start = time.perf_counter()
-    process = subprocess.Popen(command("run", *args), cwd=ROOT, env=environment(output_root), stdout=subprocess.PIPE,
+    process, lines = run_until_stage(output_root, stage, *args, timeout=timeout)
+    children = [c.pid for c in psutil.Process(process.pid).children(recursive=True)]
+    os.kill(process.pid, sig)
+    lines += process.stdout.readlines()  # what it says while it goes (nothing, after SIGKILL)
+    process.wait(timeout=120)
+    return Killed(stage, process.pid, children, "".join(lines), time.perf_counter() - start)
+
+
+def run_until_stage(output_root: Path, stage: str, *args: str, timeout: float = 900,
+                    **env: str) -> tuple[subprocess.Popen, list[str]]:
+    """Start ``recause run`` (``env`` added to its environment) and return it, still running, with
+    the lines it printed, as soon as it logs ``stage <stage>: started``; its output stays a pipe to read."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command("run", *args), cwd=ROOT, env=environment(output_root, **env), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     lines = []
     marker = f"stage {stage}: started"
@@ -96,11 +109,7 @@ def kill_at_stage(output_root: Path, stage: str, *args: str, timeout: float = 90
     for line in process.stdout:
         lines.append(line)
         if marker in line:
-            children = [c.pid for c in psutil.Process(process.pid).children(recursive=True)]
-            os.kill(process.pid, sig)
-            lines += process.stdout.readlines()  # what it says while it goes (nothing, after SIGKILL)
-            process.wait(timeout=120)
-            return Killed(stage, process.pid, children, "".join(lines), time.perf_counter() - start)
+            return process, lines
         if time.perf_counter() - start > timeout:
             break
     process.kill()

@@ -1,5 +1,6 @@
 """What a run leaves in MLflow for its UI: the experiment's kind, no live ``Default`` experiment,
-run names that tell runs apart, and the headline numbers as ``KEY/*`` metrics (a real SQLite store)."""
+run names that tell runs apart, and the headline numbers as ``KEY/*`` metrics (a real SQLite store);
+and a store that fails, named in the error, after which the tracker makes no more calls."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from recause.mlflow_config.tracking import (
     EXPERIMENT_KIND_TAG,
     KEY_METRICS_TAG,
     MODEL_TRAINING,
     RunTracker,
+    TrackingError,
     artifact_location,
     run_name,
     tracking_uri,
@@ -76,3 +80,44 @@ def test_recovery_does_not_make_a_store(tmp_path: Path) -> None:
 
     assert recover_mlflow(tracking_uri(None, tmp_path)) == []
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_a_tracker_on_a_server_that_does_not_answer_names_the_uri(monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    uri = "http://127.0.0.1:9"  # discard: nothing listens
+    with pytest.raises(TrackingError, match=rf"MLflow tracking at {uri} failed: \[Errno 111\] Connection refused \({uri}/api/"):
+        RunTracker(uri, "recause/synthetic", None)
+
+
+def test_after_a_store_failure_the_tracker_makes_no_more_calls(tmp_path: Path) -> None:
+    """The stage's run is not ended against a store that is gone, the parent is not finished: the
+    first error goes up at once, not after another round of HTTP retries per call."""
+    from mlflow.exceptions import MlflowException
+
+    uri = tracking_uri(None, tmp_path)
+    tracker = RunTracker(uri, "recause/synthetic", artifact_location(uri, tmp_path))
+    tracker.start("run", {}, {})
+    calls: list[str] = []
+
+    class GoneAfterCreate:
+        """The store answers ``create_run``, then is gone."""
+
+        def __init__(self, client) -> None:
+            self.client = client
+
+        def __getattr__(self, name: str):
+            def call(*args, **kwargs):
+                calls.append(name)
+                if name == "create_run":
+                    return self.client.create_run(*args, **kwargs)
+                raise MlflowException("API request to http://x/api/2.0/mlflow/runs/log-batch failed with exception "
+                                      "HTTPConnectionPool(...): [Errno 111] Connection refused')")
+            return call
+
+    tracker._client = GoneAfterCreate(tracker._client)
+    with pytest.raises(TrackingError, match=rf"MLflow tracking at {uri} failed: \[Errno 111\] Connection refused "
+                                            r"\(http://x/api/2.0/mlflow/runs/log-batch\)$"):
+        with tracker.stage("train") as stage:
+            stage.log_metrics({"loss": 1.0})
+    tracker.finish("FAILED")
+    assert calls == ["create_run", "log_batch"] and tracker.failed is not None
