@@ -191,7 +191,7 @@ def epoch_chunks(n_rows: int, batch_size: int, g: torch.Generator, world: int = 
 
 def shard_rows(batch: Batch, rank: int, world: int) -> Batch:
     """Process ``rank``'s share of a batch: rows rank, rank + world, ... of every part (scalars whole)."""
-    return {k: v[rank::world] if v.dim() else v for k, v in batch.items()}
+    return {k: v[rank::world].contiguous() if v.dim() else v for k, v in batch.items()}
 
 
 class EpochBatches(IterableDataset):
