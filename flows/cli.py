@@ -210,6 +210,10 @@ def _command(args: argparse.Namespace, debug: bool) -> int:
                               overrides=overrides, env=os.environ)
     except ValueError as error:  # pydantic.ValidationError is a ValueError, and so is a bad --set
         raise ConfigurationError(_config_error(error)) from error
+    if args.command in ("config", "run"):  # a training strategy this machine cannot run: exit 2 before any work
+        from recause.tasks.train.distributed import check_here
+
+        check_here(config.gnn, config.runtime.threads)
     if args.command == "config":
         import yaml
 

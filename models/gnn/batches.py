@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader, IterableDataset, Sampler
 
 Batch = dict[str, Tensor]
 
@@ -170,11 +170,40 @@ def causal_batch(data: InteractionData, rows: Tensor, aux: int, g: torch.Generat
     return out
 
 
+def process_shard() -> tuple[int, int]:
+    """(rank, world size) of this training process under ``torch.distributed``; (0, 1) without it."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def epoch_chunks(n_rows: int, batch_size: int, g: torch.Generator, world: int = 1) -> Iterator[Tensor]:
+    """A seeded permutation of ``range(n_rows)`` in chunks of ``batch_size``; a last chunk shorter than
+    ``world`` is topped up from the permutation's start, so that every process gets a row (as
+    ``DistributedSampler`` pads)."""
+    perm = torch.randperm(n_rows, generator=g)
+    for start in range(0, n_rows, batch_size):
+        chunk = perm[start : start + batch_size]
+        yield chunk if chunk.numel() >= world else torch.cat([chunk, perm[: world - chunk.numel()]])
+
+
+def shard_rows(batch: Batch, rank: int, world: int) -> Batch:
+    """Process ``rank``'s share of a batch: rows rank, rank + world, ... of every part (scalars whole)."""
+    return {k: v[rank::world].contiguous() if v.dim() else v for k, v in batch.items()}
+
+
 class EpochBatches(IterableDataset):
     """One epoch of batches per iteration, reshuffled with a seeded generator each epoch.
 
     ``make(rows, g)`` builds a batch from a chunk of the permuted main rows (``n_rows`` of them).
     ``localise`` (sampled mode) turns a full-graph batch into one on a sampled subgraph.
+
+    Under DDP (:func:`process_shard`) every process draws the same batch from the same generator
+    and keeps its :func:`shard_rows`, before localising: the processes' shards partition the
+    one-process batch, and the averaged gradient of their mean losses is the batch's mean gradient
+    (exactly when every part splits evenly; the last batch of an epoch may split ±1 row).
     """
 
     def __init__(self, n_rows: int, batch_size: int, make: Callable[[Tensor, torch.Generator], Batch], seed: int,
@@ -191,10 +220,30 @@ class EpochBatches(IterableDataset):
     def __iter__(self) -> Iterator[Batch]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         self.epoch += 1
-        perm = torch.randperm(self.n_rows, generator=g)
-        for start in range(0, self.n_rows, self.batch_size):
-            batch = self.make(perm[start : start + self.batch_size], g)
+        rank, world = process_shard()
+        for rows in epoch_chunks(self.n_rows, self.batch_size, g, world):
+            batch = self.make(rows, g)
+            batch = batch if world == 1 else shard_rows(batch, rank, world)
             yield batch if self.localise is None else self.localise(batch)
+
+
+class ShardedChunks(Sampler[list[int]]):
+    """A batch sampler for PyG's loaders: :func:`epoch_chunks` of ``range(n_rows)``, reshuffled each
+    epoch with a seeded generator, each chunk cut to this process's share under DDP."""
+
+    def __init__(self, n_rows: int, batch_size: int, seed: int):
+        self.n_rows, self.batch_size, self.seed = n_rows, batch_size, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return -(-self.n_rows // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        self.epoch += 1
+        rank, world = process_shard()
+        for rows in epoch_chunks(self.n_rows, self.batch_size, g, world):
+            yield rows[rank::world].tolist()
 
 
 def fixed_batches(n_rows: int, batch_size: int, make: Callable[[Tensor, torch.Generator], Batch], seed: int) -> list[Batch]:

@@ -188,12 +188,14 @@ class CausalModule(L.LightningModule):
         self.forget_states()
         loss, parts = self.model_step(batch)
         n = self._batch_size(batch)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=n, prog_bar=True)
+        # under DDP each process sees a shard: the epoch means are synced (once per epoch; a no-op in one process)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=n, prog_bar=True, sync_dist=True)
         for name, value in parts.items():
-            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=n)
+            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        # every process validates on the whole set with the same weights: no sync needed
         loss, parts = self.model_step(batch)
         n = self._batch_size(batch)
         self.log("val/loss", loss, on_epoch=True, batch_size=n, prog_bar=True)

@@ -149,8 +149,12 @@ def link_neighbor_loader(
     batch_size: int,
     negatives: int = 1,
     shuffle: bool = True,
+    batch_sampler=None,
 ):
     """PyG ``LinkNeighborLoader`` over the positive pairs (``users``, ``items``) of the graph they form.
+
+    ``batch_sampler`` (e.g. :class:`~recause.models.gnn.batches.ShardedChunks`, which shards the batches
+    under DDP) replaces ``batch_size`` and ``shuffle``: it yields the positive pairs' indices per batch.
 
     Batches carry ``n_id`` (global ids of the sampled nodes), ``edge_index`` (local), and the
     triplet indices ``src_index`` (B,), ``dst_pos_index`` (B,), ``dst_neg_index`` (B,) or
@@ -168,8 +172,7 @@ def link_neighbor_loader(
         edge_label_index=label_index,
         neg_sampling=NegativeSampling("triplet", amount=negatives, dst_weight=item_weight),
         neighbor_sampler=neighbor_sampler(data, num_neighbors),
-        batch_size=batch_size,
-        shuffle=shuffle,
+        **({"batch_size": batch_size, "shuffle": shuffle} if batch_sampler is None else {"batch_sampler": batch_sampler}),
     )
 
 

@@ -4,6 +4,8 @@
 - :class:`EpochChoice` keeps every check's weights and picks the uplift criterion's best from the likelihood's best on;
 - :class:`EpochTimer` measures the wall seconds of each training epoch (validation excluded);
 - :class:`EpochCurves` records each epoch's logged losses and validation metrics (the training curves);
+- :class:`Handover`: the state these four return from a forked training process (``tasks/train/distributed.py``);
+- :class:`ProcessThreads` sets torch's intra-op threads in every training process;
 - :func:`torch_threads` sets torch's intra-op threads for a block; :func:`quiet_lightning`
   silences Lightning's start-up chatter and known warnings.
 """
@@ -17,8 +19,36 @@ import numpy as np
 from lightning.pytorch.callbacks import Callback
 
 
-class BestWeights(Callback):
+class Handover(Callback):
+    """A callback whose state the caller reads after fit: under DDP the fit runs in forked processes,
+    and rank 0 hands the attributes named in ``HANDOVER`` back to the caller's copy."""
+
+    HANDOVER: tuple[str, ...] = ()
+
+    def handover(self) -> dict:
+        return {name: getattr(self, name) for name in self.HANDOVER}
+
+    def take_over(self, state: dict) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+
+class ProcessThreads(Callback):
+    """torch intra-op threads in every training process (a forked one starts with Lightning's choice)."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+
+    def setup(self, trainer, module, stage: str) -> None:
+        import torch
+
+        torch.set_num_threads(self.threads)
+
+
+class BestWeights(Handover):
     """Keeps the weights of the best validation check in memory and restores them after fit."""
+
+    HANDOVER = ("value", "epoch", "state")
 
     def __init__(self, monitor: str, mode: str):
         self.monitor, self.mode = monitor, mode
@@ -42,7 +72,7 @@ class BestWeights(Callback):
             module.load_state_dict(self.state)
 
 
-class EpochChoice(Callback):
+class EpochChoice(Handover):
     """Chooses the epoch to keep when the selection criterion is noisy (the uplift regime).
 
     After each validation check it keeps the weights, the stable ``baseline`` metric (the outcome
@@ -53,6 +83,8 @@ class EpochChoice(Callback):
     right on average, can crown an early, nearly random epoch by one heavy-weighted draw (seen with
     plain early stopping on it).
     """
+
+    HANDOVER = ("epochs", "losses", "values", "states")
 
     def __init__(self, criterion, baseline: str = "val/outcome_loss"):
         self.criterion, self.baseline = criterion, baseline
@@ -87,8 +119,10 @@ class EpochChoice(Callback):
         module.load_state_dict(self.states[index])
 
 
-class EpochTimer(Callback):
+class EpochTimer(Handover):
     """Wall seconds of each training epoch (training steps only, not validation)."""
+
+    HANDOVER = ("seconds",)
 
     def __init__(self):
         self.seconds: list[float] = []
@@ -112,9 +146,11 @@ class EpochTimer(Callback):
         return float(np.mean(self.seconds)) if self.seconds else float("nan")
 
 
-class EpochCurves(Callback):
+class EpochCurves(Handover):
     """One row per training epoch: ``epoch`` and every scalar Lightning logged by its end
     (``train/loss``, ``val/…``; a validation metric repeats its last value on epochs without a check)."""
+
+    HANDOVER = ("rows",)
 
     def __init__(self):
         self.rows: list[dict[str, float]] = []
@@ -150,6 +186,8 @@ def quiet_lightning():
         logging.getLogger(n).setLevel(logging.WARNING)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(num_workers|does not have many workers|Sparse|sparse|LeafSpec).*")
+        # under DDP every process validates on the whole set: the metrics agree without syncing
+        warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
         try:
             yield
         finally:

@@ -75,6 +75,13 @@ class TrainConfig(Section):
                                                   "PyG neighbour sampling for graphs too large for it.")
     num_neighbors: list[int] = Field([10, 10, 10], description="Neighbours sampled per hop (one per layer; -1 = all).")
     accelerator: str = Field("auto", description="Lightning accelerator: auto, cpu, gpu.")
+    strategy: Literal["auto", "ddp_fork"] = Field(
+        "auto", description="auto: one training process; ddp_fork: Lightning's DDP in gnn.devices forked processes "
+        "per node, each on a shard of every batch, gradients averaged (gloo on CPU); see tasks/train/distributed.py.")
+    devices: int = Field(1, ge=1, le=256, description="Training processes per node: CPU processes (each with "
+                         "runtime.threads torch threads) or GPUs; more than 1 needs gnn.strategy=ddp_fork.")
+    num_nodes: int = Field(1, ge=1, le=1024, description="Machines training together (ddp_fork; each runs the same "
+                           "command with MASTER_ADDR, MASTER_PORT and NODE_RANK set).")
     enable_progress_bar: bool = Field(False, description="Lightning's progress bar.")
     enabled: bool = Field(True, description="Train the causal GNN in the flow (the stage is skipped, and says so, if False).")
     compare: list[Literal["naive", "t_learner"]] = Field(

@@ -114,7 +114,7 @@ def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None) -> Bu
     """The Lightning module and loaders of ``spec`` on ``split`` (no training)."""
     from recause.models.gnn.module import CausalModule, log_intensity, logit
     from recause.models.gnn.heads import CausalRecommender
-    from recause.models.gnn.batches import EpochBatches, LinkBatches, bpr_batch, causal_batch, fixed_batches, loader, localiser
+    from recause.models.gnn.batches import EpochBatches, LinkBatches, ShardedChunks, bpr_batch, causal_batch, fixed_batches, loader, localiser
     from recause.models.gnn.encoders import ENCODERS, BipartiteGraph
     from recause.tasks.train import data as td
 
@@ -155,8 +155,11 @@ def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None) -> Bu
     if config.sampling == "neighbor" and obj.kind == "bpr":
         from recause.models.gnn.sampling import link_neighbor_loader
 
+        # under DDP, seeded batches of indices each process takes its share of; else PyG's own shuffle
+        chunks = ShardedChunks(n_rows, config.batch_size, config.seed) if config.strategy != "auto" else None
         batches = LinkBatches(link_neighbor_loader(train.positive_user, train.positive_item, split.n_users, split.n_items,
-                                                   config.num_neighbors, config.batch_size, config.negatives))
+                                                   config.num_neighbors, config.batch_size, config.negatives,
+                                                   batch_sampler=chunks))
     else:
         local = None
         if config.sampling == "neighbor":
@@ -194,10 +197,13 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from recause.tasks.train.callbacks import BestWeights, EpochChoice, EpochCurves, EpochTimer, quiet_lightning, torch_threads
+    from recause.tasks.train.callbacks import (BestWeights, EpochChoice, EpochCurves, EpochTimer, ProcessThreads,
+                                               quiet_lightning, torch_threads)
     from recause.tasks.train.data import UpliftCriterion
+    from recause.tasks.train.distributed import check_here, trainer_arguments
 
     plan, config = spec.plan, spec.config
+    check_here(config, config.threads)  # a strategy this machine cannot run fails here, before anything is built
     with torch_threads(config.threads):
         L.seed_everything(config.seed, workers=False, verbose=False)
         built = build(spec, split, meta, features)
@@ -207,7 +213,7 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
         stop_on, stop_mode = ("val/outcome_loss", "min") if choice is not None else (plan.monitor, plan.mode)
         best = BestWeights(stop_on, stop_mode)
         timer, curves = EpochTimer(), EpochCurves()
-        callbacks = [timer, best, curves, *([choice] if choice is not None else []), *callbacks]
+        callbacks = [ProcessThreads(config.threads), timer, best, curves, *([choice] if choice is not None else []), *callbacks]
         if built.val_loader is not None:
             callbacks.append(EarlyStopping(stop_on, patience=config.patience, mode=stop_mode, check_finite=False))
         if checkpoint_dir is not None:
@@ -215,7 +221,7 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
         start = time.perf_counter()
         with quiet_lightning():
             trainer = L.Trainer(
-                max_epochs=config.epochs, accelerator=config.accelerator, devices=1,
+                max_epochs=config.epochs, accelerator=config.accelerator, **trainer_arguments(config),
                 logger=logger if logger is not None else False, callbacks=callbacks,
                 enable_checkpointing=checkpoint_dir is not None, enable_progress_bar=config.enable_progress_bar,
                 enable_model_summary=False, num_sanity_val_steps=0, check_val_every_n_epoch=config.val_every,
