@@ -234,11 +234,13 @@ def _run(config, debug: bool = False) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from recause.flows.config import run_folder
+    from recause.flows.runners import check_runner
     from recause.flows.runs import Owner, claimed_by, refuse_used_folder
     from recause.flows.watchdog import start_watchdog
 
     folder = run_folder(config)
     refuse_used_folder(folder)  # before anything starts (a ConfigurationError: exit 2); the flow claims it
+    check_runner(config.runtime)  # a Dask scheduler that does not answer: exit 2 within seconds, naming it
     config = config.model_copy(update={"runtime": config.runtime.model_copy(update={"output_dir": folder})})
     start_watchdog()  # the temporary Prefect server dies with this process, even on kill -9
     from prefect import tags
@@ -246,8 +248,9 @@ def _run(config, debug: bool = False) -> int:
     with ThreadPoolExecutor(1) as pool:  # the API server starts while the pipeline's modules import
         recovering = pool.submit(_recover, config)
         from recause.flows.logs import quiet_tracebacks
-        from recause.flows.pipeline import pipeline
         from recause.flows.recovery import PREFECT_OWNER_PREFIX
+        from recause.flows.runners import pipeline_for
+        from recause.flows.runtime import share_api_with_workers
 
         recovered = recovering.result()
     if not debug:  # Prefect configured its console handlers on import
@@ -255,6 +258,9 @@ def _run(config, debug: bool = False) -> int:
     for line in recovered.lines():
         print(f"recause: {line}", file=sys.stderr)
     owner = Owner.current()
+    if config.runtime.task_runner == "dask":
+        share_api_with_workers()
+    pipeline = pipeline_for(config)  # with runtime.task_runner's runner
     with tags(f"{PREFECT_OWNER_PREFIX}{owner.tag()}"):  # on the flow run from its creation
         state = pipeline(config, return_state=True)
     summary_path = folder / "summary.json"

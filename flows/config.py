@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 from pydantic import Field
@@ -51,6 +51,15 @@ class RuntimeConfig(Section):
     cache_dir: Path | None = Field(
         None, description="Reusable work across runs (text embeddings, exported encoders). Default: <output_root>/cache."
     )
+
+    task_runner: Literal["sequential", "threads", "dask"] = Field(
+        "sequential",
+        description="Where the sharded stages (contrast, evaluate) run their shards: sequential (in the stage, in order), "
+        "threads (Prefect's thread pool), dask (prefect-dask: a local cluster of dask_workers processes, or dask_address).",
+    )
+    dask_workers: int = Field(2, ge=1, le=256, description="Worker processes (one thread each) of the local Dask cluster.")
+    dask_address: str | None = Field(
+        None, description="An existing Dask scheduler (tcp://host:8786) instead of a local cluster; with task_runner=dask.")
 
     resume: bool = Field(
         True,

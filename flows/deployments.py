@@ -62,13 +62,14 @@ def recause_flow(
         overrides: Settings on top of the preset, e.g. {"world.n_users": 500, "gnn.epochs": 20}.
         data_path: A folder of your own interactions on the machine that runs the flow (read as dir:PATH).
     """
-    from recause.flows.pipeline import pipeline
+    from recause.flows.runners import check_runner, pipeline_for
     from recause.flows.runtime import prepare_environment
 
     config = deployment_config(dataset, data_path, preset, seed, overrides, os.environ)
     prepare_environment(config.runtime.output_root, config.runtime.threads)
     get_run_logger().info("recause: %s, preset %s, seed %d, overrides %s", config.data.dataset, preset, seed, overrides or {})
-    state = pipeline(config, return_state=True)
+    check_runner(config.runtime)
+    state = pipeline_for(config)(config, return_state=True)
     if not state.is_completed():  # this run ends as the pipeline did, with its message (a validation report)
         from prefect.states import Failed
 

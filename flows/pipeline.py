@@ -28,6 +28,7 @@ from recause.flows.config import PROJECT_ROOT, PipelineConfig, run_folder
 from recause.flows.provenance import code_hash, data_hash, git_commit, package_versions
 from recause.flows.recovery import PREFECT_OWNER_PREFIX
 from recause.flows.resume import KeyContext, StageStore, Unkeyable, derived_key, stage_key
+from recause.flows.runners import SequentialTaskRunner
 from recause.flows.runs import Owner, claim_run_folder
 from recause.flows.stages import StageResult
 from recause.flows.stages.baselines import baselines_task
@@ -89,9 +90,13 @@ def _tag_flow_run(owner: Owner) -> None:
             client.update_flow_run(run.id, tags=[*run.tags, f"{PREFECT_OWNER_PREFIX}{owner.tag()}"])
 
 
-@flow(name="recause-pipeline", log_prints=True)
+@flow(name="recause-pipeline", log_prints=True, task_runner=SequentialTaskRunner())
 def pipeline(config: PipelineConfig) -> dict[str, Any]:
-    """Run the pipeline on ``config.data.dataset``; returns the flat summary (also in ``summary.json``)."""
+    """Run the pipeline on ``config.data.dataset``; returns the flat summary (also in ``summary.json``).
+
+    The stages run in order; the shards of the sharded stages go to the task runner, which is
+    sequential here and ``runtime.task_runner``'s when the run is started by
+    :func:`~recause.flows.runners.pipeline_for`."""
     logger = get_run_logger()
     owner = Owner.current()
     folder = claim_run_folder(run_folder(config), owner, flow_run.name or "")
@@ -102,6 +107,7 @@ def pipeline(config: PipelineConfig) -> dict[str, Any]:
         "recause.preset": config.preset,
         "recause.git_commit": git_commit(PROJECT_ROOT),
         "recause.seed": config.runtime.seed,
+        "recause.task_runner": config.runtime.task_runner,
         "recause.output_dir": str(folder),
         "prefect.flow_run_id": flow_run.id or "",
         "prefect.flow_run_url": flow_run.ui_url or "",

@@ -62,3 +62,14 @@ def prepare_environment(output_root: Path, threads: int, env: MutableMapping[str
     for key in THREAD_VARIABLES:
         env.setdefault(key, str(threads))
 
+
+
+def share_api_with_workers(env: MutableMapping[str, str] = os.environ) -> None:
+    """Point the processes this run starts (Dask workers) at its Prefect API: without ``PREFECT_API_URL``
+    the run talks to a temporary server it started, and each worker would otherwise start its own (~25 s each)."""
+    if "PREFECT_API_URL" in env:
+        return
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:  # the temporary server, already started by this process
+        env["PREFECT_API_URL"] = str(client.api_url).rstrip("/")

@@ -31,6 +31,7 @@ from recause.tasks.choice import MIN_POSITIVES, SIMPLE_BASELINE, ModelChoice, au
 from recause.tasks.config import Section
 from recause.tasks.data.schema import DatasetMeta
 from recause.tasks.data.split import Split
+from recause.tasks.shards import MapShards, in_order
 from recause.tasks.train.select import paired_bootstrap
 
 Part = Literal["val", "test"]
@@ -218,20 +219,29 @@ class Evaluation:
         return out | self.reference
 
 
+def policy_metrics(policy: Policy, split: Split, config: EvaluationConfig,
+                   world: SyntheticWorld | None) -> tuple[dict[str, float], dict[str, float]]:
+    """One policy's shard of :func:`evaluate_policies`: its (test, validation) metrics (pure, no randomness)."""
+    return evaluate_policy(policy, split, config, "test", world), evaluate_policy(policy, split, config, "val")
+
+
 def evaluate_policies(
-    policy_sets: Sequence[PolicySet], split: Split, config: EvaluationConfig, world: SyntheticWorld | None
+    policy_sets: Sequence[PolicySet], split: Split, config: EvaluationConfig, world: SyntheticWorld | None,
+    map_shards: MapShards = in_order,
 ) -> Evaluation:
     """Score every policy on validation and test; pick the model of record: the best non-oracle on
     validation, unless its advantage over popularity is within its bootstrap interval (:func:`model_choice`).
 
+    One shard per policy (:func:`policy_metrics`, through ``map_shards``: :mod:`recause.tasks.shards`).
     On the synthetic world the evaluation also carries the logging policy's exact value
     (:func:`logging_policy_truth`) as a reference.
     """
     metric = selection_metric(split, config)
     policies = {name: p for s in policy_sets for name, p in s.policies.items()}
     oracles = frozenset().union(*(s.oracles for s in policy_sets))
-    test = {name: evaluate_policy(p, split, config, "test", world) for name, p in policies.items()}
-    val = {name: evaluate_policy(p, split, config, "val") for name, p in policies.items()}
+    scored = map_shards(policy_metrics, list(policies.values()), {"split": split, "config": config, "world": world})
+    test = {name: t for name, (t, _) in zip(policies, scored)}
+    val = {name: v for name, (_, v) in zip(policies, scored)}
     candidates = {n: v[metric] for n, v in val.items() if n not in oracles and metric in v}
     leader = max(candidates, key=candidates.__getitem__) if candidates else None
     choice = model_choice(leader, policies, split, config, metric, set(candidates)) if leader is not None else None

@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import task
 
 from recause.flows.artifacts import write_contrast
+from recause.flows.shards import shard_map
 from recause.flows.stages import TASK_OPTIONS, StageResult
 from recause.tasks.contrast.config import ContrastConfig
 from recause.tasks.contrast.interventions import ItemEdit
@@ -28,12 +29,13 @@ def contrast_task(split: Split, dataset: Dataset, policy_sets: list[PolicySet], 
     """The comparison (None, with the reason, when the data cannot support it); tables and plots in ``folder``.
 
     ``simulation``: the simulate stage's result (values beside the estimators', the feature edits);
-    ``encoder``: how to load the text encoder when an item edit needs new text embedded.
+    ``encoder``: how to load the text encoder when an item edit needs new text embedded. Its shards
+    (estimators, the simulator's policies and edits) go to the run's task runner (:func:`~recause.flows.shards.shard_map`).
     """
     embed = None
     if encoder is not None and simulation is not None and any(isinstance(s, ItemEdit) for s in config.interventions):
         embed = encoder.embed()
-    result = run_contrast(split, dataset, policy_sets, features, config, seed, simulation, embed)
+    result = run_contrast(split, dataset, policy_sets, features, config, seed, simulation, embed, shard_map())
     if isinstance(result, str):
         return StageResult(None, {"contrast/skipped": result}, notes=(f"contrastive evaluation skipped: {result}",))
     metrics = result.metrics | {"interventions/verdicts": "\n".join(result.verdicts), "contrast/outcome": outcome_label(dataset.meta)}

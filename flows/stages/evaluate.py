@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import task
 
 from recause.flows.artifacts import write_evaluation
+from recause.flows.shards import shard_map
 from recause.flows.stages import TASK_OPTIONS, StageResult
 from recause.tasks.data import Dataset
 from recause.tasks.data.split import Split
@@ -16,5 +17,5 @@ from recause.tasks.evaluate import Evaluation, EvaluationConfig, PolicySet, eval
 @task(name="evaluate", **TASK_OPTIONS)
 def evaluate_task(policy_sets: list[PolicySet], split: Split, config: EvaluationConfig, dataset: Dataset,
                   folder: Path) -> StageResult[Evaluation]:
-    evaluation = evaluate_policies(policy_sets, split, config, dataset.world)
+    evaluation = evaluate_policies(policy_sets, split, config, dataset.world, shard_map())  # one shard per policy
     return StageResult(evaluation, evaluation.summary(dataset.meta, config), (write_evaluation(evaluation, folder),))

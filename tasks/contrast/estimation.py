@@ -37,6 +37,7 @@ from recause.models.world.scm import SyntheticWorld
 from recause.tasks.contrast.config import ContrastConfig
 from recause.tasks.contrast.interventions import SlotFree, SlotPolicy
 from recause.tasks.data.split import Split
+from recause.tasks.shards import MapShards, in_order
 
 ESTIMATORS: dict[str, Callable[[], OffPolicyEstimator]] = {
     "dm": DirectMethod,
@@ -235,15 +236,28 @@ def caused_estimates(compressed: Mapping[str, Compressed], rounds: Rounds, contr
     return out
 
 
-def estimate(compressed: Mapping[str, Compressed], rounds: Rounds, control: str, config: ContrastConfig, seed: int) -> dict[str, dict[str, Lift]]:
-    """estimator name -> intervention name -> paired :class:`Lift` over ``control``."""
-    logged = dict(reward=rounds.reward, action=np.zeros(len(rounds.user), dtype=np.int64), pscore=rounds.pscore)
-    dists = {name: c.action_dist for name, c in compressed.items()}
-    q_hats = {name: c.q_hat for name, c in compressed.items()}
-    return {
-        name: compare_policies(
-            ESTIMATORS[name](), dists, control, estimated_rewards_by_reg_model=q_hats,
-            alpha=config.alpha, n_bootstrap_samples=config.n_bootstrap, random_state=seed, **logged,
-        )
-        for name in config.estimators
-    }
+def estimate(compressed: Mapping[str, Compressed], rounds: Rounds, control: str, config: ContrastConfig, seed: int,
+             map_shards: MapShards = in_order) -> dict[str, dict[str, Lift]]:
+    """estimator name -> intervention name -> paired :class:`Lift` over ``control``.
+
+    One shard per estimator (:func:`estimator_lifts`, through ``map_shards``): each takes every
+    policy, so the paired bootstrap resamples are drawn once per estimator, from ``seed`` alone, as
+    in one process."""
+    common = dict(dists={name: c.action_dist for name, c in compressed.items()},
+                  q_hats={name: c.q_hat for name, c in compressed.items()},
+                  control=control, reward=rounds.reward, pscore=rounds.pscore, alpha=config.alpha,
+                  n_bootstrap=config.n_bootstrap, seed=seed)
+    return dict(zip(config.estimators, map_shards(estimator_lifts, list(config.estimators), common)))
+
+
+def estimator_lifts(estimator: str, dists: Mapping[str, np.ndarray], q_hats: Mapping[str, np.ndarray], control: str,
+                    reward: np.ndarray, pscore: np.ndarray, alpha: float, n_bootstrap: int, seed: int) -> dict[str, Lift]:
+    """One estimator's shard of :func:`estimate`: every policy's paired :class:`Lift` over ``control``.
+
+    ``dists`` / ``q_hats``: policy -> (n, 2, 1) compressed action distribution / reward model
+    (:class:`Compressed`); ``reward``, ``pscore``: (n,) the logged rounds (the logged action is 0)."""
+    return compare_policies(
+        ESTIMATORS[estimator](), dists, control, estimated_rewards_by_reg_model=q_hats, reward=reward,
+        action=np.zeros(len(reward), dtype=np.int64), pscore=pscore, alpha=alpha, n_bootstrap_samples=n_bootstrap,
+        random_state=seed,
+    )

@@ -39,7 +39,8 @@ from recause.tasks.data.schema import Dataset
 from recause.tasks.data.split import Split
 from recause.tasks.evaluate import PolicySet
 from recause.tasks.features.build import TextFeatures
-from recause.tasks.simulate.answers import answer_edit, exact_answer
+from recause.tasks.shards import MapShards, in_order
+from recause.tasks.simulate.answers import EditAnswer, answer_edit, exact_answer
 from recause.tasks.simulate.edits import Embed, EditContext, FeatureEdit
 from recause.tasks.simulate.simulator import policy_estimates
 from recause.tasks.simulate.stage import SimulateResult
@@ -54,12 +55,14 @@ MIN_CRITIC_USERS = 10
 def run_contrast(
     split: Split, dataset: Dataset, policy_sets: Sequence[PolicySet], features: TextFeatures | None,
     config: ContrastConfig, seed: int, simulation: SimulateResult | None = None, embed: Embed | None = None,
+    map_shards: MapShards = in_order,
 ) -> ContrastResult | str:
     """The stage: interventions built from the stages' policies, estimated against the control on
     ``split``'s held-out logged rounds; a reason string when the data cannot support it.
 
     ``simulation``: the simulate stage's result — its simulator adds a value to every policy and
-    answers the feature edits; ``embed``: the text encoder, for item rewrites.
+    answers the feature edits; ``embed``: the text encoder, for item rewrites; ``map_shards``: how the
+    shards run (:func:`contrast_interventions`).
     """
     sources = policy_sources(split, dataset, policy_sets, features, seed)
     deployed = [spec.deploys for spec in config.interventions if spec.deploys is not None]
@@ -70,6 +73,7 @@ def run_contrast(
         split, sources, config, randomized_policy=dataset.meta.randomized_policy, outcome=outcome_label(dataset.meta),
         world=dataset.world, known_values=on_policy_values(dataset, deployed),
         user_repr=features.user_vectors if features is not None else None, seed=seed, simulation=simulation, edit_context=context,
+        map_shards=map_shards,
     )
 
 
@@ -86,12 +90,16 @@ def contrast_interventions(
     seed: int = 0,
     simulation: SimulateResult | None = None,
     edit_context: EditContext | None = None,
+    map_shards: MapShards = in_order,
 ) -> ContrastResult | str:
     """Estimate every intervention against the control on the same rounds; a reason string if impossible.
 
     ``known_values``: deployed policy -> its true value where the data hold one (Open Bandit: the
     Bernoulli-TS log's click rate); on the synthetic world every policy's truth is exact.
     ``simulation`` / ``edit_context``: the simulator and what feature edits are made from.
+    ``map_shards``: how the shards run — the off-policy estimates and bootstraps one per estimator,
+    the simulator's values one per policy and its answers one per edit (:mod:`recause.tasks.shards`;
+    every shard is seeded by ``seed`` alone, so the numbers do not depend on it).
     """
     rounds = logged_rounds(split, randomized_policy, config.max_rounds, seed)
     if isinstance(rounds, str):
@@ -120,7 +128,7 @@ def contrast_interventions(
     reward_model, context = fit_reward_model(rounds, split.n_users, sources.log_popularity, config.reward_folds, seed)
     truth_world = (world, split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)) if world is not None else None
     compressed = compress(policies, rounds, reward_model, context, truth_world, uplift=sources.scores.get(UPLIFT_SCORES))
-    lifts = estimate(compressed, rounds, "control", config, seed)
+    lifts = estimate(compressed, rounds, "control", config, seed, map_shards)
     estimated_caused = caused_estimates(compressed, rounds, "control", config.alpha)
     ess = {name: effective_sample_size(c, rounds) for name, c in compressed.items()}
     references = {name for name, spec in specs.items() if spec is not None and str(spec.deploys).startswith("oracle")}
@@ -160,25 +168,30 @@ def contrast_interventions(
         result = replace(result, metrics=result.metrics | {"contrast/critic_skipped": critic_skipped})
     if simulation is None:
         return result
-    return add_simulated(result, *simulate_interventions(simulation, policies, edits, rounds, truth_world, config, seed),
+    return add_simulated(result, *simulate_interventions(simulation, policies, edits, rounds, truth_world, config, seed, map_shards),
                          outcome, simulation.fidelity.passed, simulation.fidelity.reason)
 
 
 def simulate_interventions(simulation: SimulateResult, policies: Mapping[str, SlotPolicy], edits: Mapping[str, FeatureEdit],
                            rounds: Rounds, truth_world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None,
-                           config: ContrastConfig, seed: int):
+                           config: ContrastConfig, seed: int, map_shards: MapShards = in_order):
     """The simulator's value of every policy (and lift over the control) and its answer to every edit,
     with the world's exact answers where there is a world (``truth_world``: the world and the split's
     user and item ids as its integer indices; None elsewhere — other datasets' ids need not be integers)."""
     simulator = simulation.simulator
     boot = dict(n_bootstrap=min(config.n_bootstrap, 200), alpha=config.alpha, seed=seed)
-    values = policy_estimates(simulator, policies, "control", rounds.user, rounds.slot, **boot)
+    values = policy_estimates(simulator, policies, "control", rounds.user, rounds.slot, **boot, map_shards=map_shards)
+    common = dict(simulator=simulator, control=policies["control"], control_kind=rounds.control, user=rounds.user, slot=rounds.slot, **boot)
     answers = {}
-    for name, edit in edits.items():
-        answer = answer_edit(simulator, edit, policies["control"], rounds.control, rounds.user, rounds.slot, **boot)
+    for (name, edit), answer in zip(edits.items(), map_shards(_edit_answer, list(edits.values()), common)):
         if truth_world is not None:
             world, uid, iid = truth_world
             control, total, direct = exact_answer(world, edit, rounds.control, uid, iid, rounds.user, rounds.slot, rounds.n_slots)
             answer = replace(answer, true_control=control, true_total=total, true_direct=direct)
         answers[name] = answer
     return values, answers
+
+
+def _edit_answer(edit: FeatureEdit, **common) -> EditAnswer:
+    """One edit's shard of :func:`simulate_interventions`: :func:`~recause.tasks.simulate.answers.answer_edit`."""
+    return answer_edit(edit=edit, **common)

@@ -1,0 +1,28 @@
+"""Shards: a stage's work split into pure pieces that any task runner can execute.
+
+A :data:`MapShards` takes a module-level function, the items to split the work over and the
+arguments every shard shares, and returns ``[fn(item, **common) for item in items]`` — in the items'
+order, whoever computed them. :func:`in_order` computes them here, one after another (the default,
+and what a unit test calls); the flow layer supplies one that submits each shard to the run's task
+runner (:mod:`recause.flows.shards`: threads or Dask worker processes).
+
+A shard function is pure and module-level (picklable by reference), takes plain data (arrays,
+dataclasses, fitted models — no open run, logger or file handle) and draws any randomness from
+seeds it is given, never from which worker runs it; so every runner gives the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+
+
+class MapShards(Protocol):
+    def __call__(self, fn: Callable[..., T], items: Sequence[Any], common: Mapping[str, Any]) -> list[T]: ...
+
+
+def in_order(fn: Callable[..., T], items: Sequence[Any], common: Mapping[str, Any]) -> list[T]:
+    """Every shard here, one after another: ``[fn(item, **common) for item in items]``."""
+    return [fn(item, **common) for item in items]

@@ -1,0 +1,144 @@
+"""Task runners (``runtime.task_runner``): sharded stages give the same numbers whoever runs the shards."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+
+from recause.flows.config import build_config
+from recause.tasks.config import ConfigurationError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def elsewhere(fn, items, common):
+    """A :data:`~recause.tasks.shards.MapShards` standing in for worker processes: ``fn`` must pickle by
+    reference (module-level), the data travel as a worker receives them, and the shards run in reverse order."""
+    fn = pickle.loads(pickle.dumps(fn))
+    items, common = cloudpickle.loads(cloudpickle.dumps((list(items), dict(common))))
+    done = {i: fn(items[i], **common) for i in reversed(range(len(items)))}
+    return [done[i] for i in range(len(items))]
+
+
+def test_estimates_by_estimator_equal_one_paired_bootstrap_over_every_policy() -> None:
+    from recause.models.ope.comparison import compare_policies
+    from recause.tasks.contrast.config import ContrastConfig
+    from recause.tasks.contrast.estimation import ESTIMATORS, Compressed, Rounds, estimate
+
+    rng = np.random.default_rng(0)
+    n = 300
+    rounds = Rounds(user=rng.integers(0, 30, n), item=rng.integers(0, 9, n), slot=np.zeros(n, np.int64),
+                    reward=(rng.random(n) < 0.3).astype(float), pscore=np.full(n, 1 / 9), n_slots=1, control="random")
+    compressed = {}
+    for name in ("control", "a", "b"):
+        pi = rng.uniform(0.0, 0.5, n)
+        q = rng.uniform(0.05, 0.6, (n, 2))
+        compressed[name] = Compressed(np.stack([pi, 1 - pi], axis=1)[:, :, None], q[:, :, None], None, None)
+    config = ContrastConfig(estimators=["dm", "ipw", "dr", "switch-dr"], n_bootstrap=60)
+    sharded = estimate(compressed, rounds, "control", config, seed=3, map_shards=elsewhere)
+    assert list(sharded) == ["dm", "ipw", "dr", "switch-dr"]
+    for name in config.estimators:  # what the stage computed before it was sharded: all policies, one call
+        whole = compare_policies(ESTIMATORS[name](), {k: c.action_dist for k, c in compressed.items()}, "control",
+                                 estimated_rewards_by_reg_model={k: c.q_hat for k, c in compressed.items()},
+                                 reward=rounds.reward, action=np.zeros(n, np.int64), pscore=rounds.pscore,
+                                 alpha=config.alpha, n_bootstrap_samples=60, random_state=3)
+        assert sharded[name] == whole, name
+
+
+def test_evaluation_by_policy_is_the_same_wherever_each_policy_is_scored() -> None:
+    from recause.models.world.scm import WorldConfig
+    from recause.tasks.baselines import BaselinesConfig, build_baselines
+    from recause.tasks.data.split import SplitConfig, split_dataset
+    from recause.tasks.data.synthetic import load_synthetic
+    from recause.tasks.evaluate import EvaluationConfig, evaluate_policies
+
+    data = load_synthetic(WorldConfig(n_users=80, n_items=60, n_topics=4, slate_size=3, mean_sessions=4), seed=2)
+    split = split_dataset(data, SplitConfig(), seed=2)
+    baselines = build_baselines(split, data, BaselinesConfig(), seed=2)
+    here = evaluate_policies([baselines], split, EvaluationConfig(user_batch=16), data.world)
+    there = evaluate_policies([baselines], split, EvaluationConfig(user_batch=16), data.world, map_shards=elsewhere)
+    assert len(here.test) == 5 and here.test == there.test and here.val == there.val and here.best == there.best
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_dask_address_that_does_not_answer_is_refused_in_seconds_naming_it() -> None:
+    from recause.flows.runners import check_scheduler
+
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    started = time.perf_counter()
+    with pytest.raises(ConfigurationError, match=f"runtime.dask_address '{address}': no Dask scheduler answered within 2 s"):
+        check_scheduler(address, timeout=2)
+    assert time.perf_counter() - started < 8
+
+
+def test_recause_run_refuses_a_silent_dask_address_before_starting(tmp_path: Path) -> None:
+    address = f"tcp://127.0.0.1:{free_port()}"
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "recause.flows.cli", "run", "--dataset", "synthetic", "--preset", "smoke",
+         "--set", f"runtime.output_root={tmp_path}", "--set", "runtime.task_runner=dask", "--set", f"runtime.dask_address={address}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert f"runtime.dask_address '{address}': no Dask scheduler answered within 5 s" in result.stderr
+    assert time.perf_counter() - started < 40  # imports and the 5 s wait; never the run
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_an_unknown_task_runner_lists_the_choices() -> None:
+    with pytest.raises(ValueError, match="'sequential', 'threads' or 'dask'"):
+        build_config("smoke", overrides=["runtime.task_runner=ray"], env={})
+
+
+TIMINGS = ("seconds", "per_second", "mlflow/run_id")
+"""Summary entries that legitimately differ between two runs: wall times, rates, the MLflow run id —
+and ``registry/...``: the second run registers version 2 beside the first's champion."""
+
+
+@pytest.mark.slow
+def test_the_flow_on_dask_gives_the_sequential_numbers(prefect_harness, tmp_path: Path) -> None:
+    """A smoke run, then the sharded stages (evaluate, contrast) again on a 2-worker local Dask cluster
+    (the other stages reused from the first run): every number of the summary agrees."""
+    from recause.flows.runners import pipeline_for
+
+    def run(name: str, *overrides: str) -> dict:
+        config = build_config("smoke", dataset="synthetic", output_dir=tmp_path / name,
+                              overrides=[f"runtime.output_root={tmp_path}", *overrides], env={})
+        state = pipeline_for(config)(config, return_state=True)
+        assert state.is_completed(), state.message
+        return json.loads((tmp_path / name / "summary.json").read_text())
+
+    sequential = run("sequential")
+    for stage in ("evaluate", "contrast"):
+        shutil.rmtree(tmp_path / "stages" / stage)
+    dask = run("dask", "runtime.task_runner=dask", "runtime.dask_workers=2")
+    assert "evaluate" not in dask["run/reused_stages"] and "contrast" not in dask["run/reused_stages"]
+    assert "simulate" in dask["run/reused_stages"]
+    assert set(dask) == set(sequential)
+    differ = {}
+    for key, value in sequential.items():
+        other = dask[key]
+        if key.endswith(TIMINGS) or key.startswith("registry/") or key in ("run/reused_stages", "mlflow/tracking_uri"):
+            continue
+        if isinstance(value, float) and isinstance(other, float):
+            if not (math.isclose(value, other, rel_tol=1e-6, abs_tol=1e-12) or (math.isnan(value) and math.isnan(other))):
+                differ[key] = (value, other)
+        elif value != other:
+            differ[key] = (value, other)
+    assert not differ
+    assert sum(1 for key in sequential if key.startswith("interventions/")) > 20  # the sharded stages' numbers were compared
