@@ -4,11 +4,24 @@ Inside a flow run whose runner runs tasks in parallel (``runtime.task_runner`` t
 :mod:`recause.flows.runners`), :func:`shard_map` returns a mapper that submits one Prefect task
 ``shard`` per item (``shard.map``) and waits for their results in order; elsewhere (the sequential
 runner, a task's ``.fn()`` in a test) it is :func:`~recause.tasks.shards.in_order`.
+
+On a local Dask cluster the arguments every shard shares (the split, the policies, the simulator:
+up to ~170 MB on the default world) are written once to a file (cloudpickle) and each shard carries
+only its path (:class:`SharedInputs`); a worker process loads it at its first shard and keeps it for
+the rest of the stage (:func:`shared_inputs`). Sent with every shard instead, pickling them in the
+run's process cost more than the shards computed. On a scheduler of one's own
+(``runtime.dask_address``, workers that may not see this machine's files) and on threads (one
+process, nothing is pickled) they travel by value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import task, unmapped
@@ -19,19 +32,62 @@ from recause.flows.stages import TASK_OPTIONS
 from recause.tasks.shards import MapShards, in_order
 
 
+@dataclass(frozen=True)
+class SharedInputs:
+    """The shards' common arguments, written once to ``path`` (cloudpickle) for worker processes on this machine."""
+
+    path: str
+
+
+_LOADED: dict[str, dict[str, Any]] = {}  # per worker process: the SharedInputs file it read last
+
+
+def shared_inputs(common: Mapping[str, Any] | SharedInputs) -> Mapping[str, Any]:
+    """``common`` itself, or the mapping its file holds (read once per process and stage, then kept)."""
+    if not isinstance(common, SharedInputs):
+        return common
+    if common.path not in _LOADED:
+        import cloudpickle
+
+        _LOADED.clear()  # one stage's inputs at a time
+        with open(common.path, "rb") as handle:
+            _LOADED[common.path] = cloudpickle.load(handle)
+    return _LOADED[common.path]
+
+
 @task(name="shard", **TASK_OPTIONS)
-def shard(fn: Callable[..., Any], item: Any, common: Mapping[str, Any]) -> Any:
+def shard(fn: Callable[..., Any], item: Any, common: Mapping[str, Any] | SharedInputs) -> Any:
     """One shard, on whichever worker the runner picked; torch on one thread there (the workers share the cores)."""
     import torch
 
     torch.set_num_threads(1)
-    return fn(item, **common)
+    return fn(item, **shared_inputs(common))
 
 
 def submitted(fn: Callable[..., Any], items: Sequence[Any], common: Mapping[str, Any]) -> list[Any]:
     """``fn`` over ``items`` as mapped ``shard`` tasks named after ``fn``, on the flow run's task runner."""
-    futures = shard.with_options(name=f"shard:{fn.__name__}").map(unmapped(fn), list(items), unmapped(dict(common)))
-    return [future.result() for future in futures]
+    with _by_reference(dict(common)) as shared:
+        futures = shard.with_options(name=f"shard:{fn.__name__}").map(unmapped(fn), list(items), unmapped(shared))
+        return [future.result() for future in futures]
+
+
+@contextmanager
+def _by_reference(common: dict[str, Any]) -> Iterator[dict[str, Any] | SharedInputs]:
+    """:class:`SharedInputs` in a temporary file while the shards run, on a local Dask cluster; else ``common``."""
+    context = FlowRunContext.get()
+    runner = context.task_runner if context is not None else None
+    if type(runner).__name__ != "DaskTaskRunner" or getattr(runner, "address", None):
+        yield common
+        return
+    import cloudpickle
+
+    handle, path = tempfile.mkstemp(prefix="recause-shard-inputs-", suffix=".pkl")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            cloudpickle.dump(common, out, protocol=pickle.HIGHEST_PROTOCOL)
+        yield SharedInputs(path)
+    finally:
+        os.unlink(path)
 
 
 def shard_map() -> MapShards:

@@ -105,8 +105,8 @@ def test_an_unknown_task_runner_lists_the_choices() -> None:
         build_config("smoke", overrides=["runtime.task_runner=ray"], env={})
 
 
-TIMINGS = ("seconds", "per_second", "mlflow/run_id")
-"""Summary entries that legitimately differ between two runs: wall times, rates, the MLflow run id —
+TIMINGS = ("seconds", "per_second", "mlflow/run_id", "/peak_rss_gb")
+"""Summary entries that legitimately differ between two runs: wall times, rates, peak memory, the MLflow run id —
 and ``registry/...``: the second run registers version 2 beside the first's champion."""
 
 
