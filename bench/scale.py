@@ -51,7 +51,7 @@ RUNNERS: dict[str, tuple[str, ...]] = {
     "dask": ("--set", "runtime.task_runner=dask", "--set", "runtime.dask_workers=2"),
 }
 # The stages whose work is sharded across the task runner's workers (README, "Scaling out").
-SHARDED = ("features", "evaluate", "contrast")
+SHARDED = ("evaluate", "contrast")
 FIT_FROM = "default"  # the slope is fitted from the default size up: smoke is dominated by fixed costs
 
 
