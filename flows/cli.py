@@ -374,7 +374,8 @@ def _recommend_command(args: argparse.Namespace) -> int:
             uplift = f"  uplift {row['uplift'] * 100:+.1f} pt" if row["uplift"] == row["uplift"] else ""
             if uplift and row.get("item_uplift_low") == row.get("item_uplift_low"):
                 uplift += f" (item [{row['item_uplift_low'] * 100:+.1f}, {row['item_uplift_high'] * 100:+.1f}])"
-            print(f"  {int(row['rank']):2d}. {row['item_id']:>8}  {str(row['title'])[:40]:40}  score {row['score']:.3f}{uplift}")
+            score = f"score {row['score']:.3f}" if row["score"] == row["score"] else "not scored"  # exploration beyond the candidates
+            print(f"  {int(row['rank']):2d}. {row['item_id']:>8}  {str(row['title'])[:40]:40}  {score}{uplift}")
             print(f"      {row['reason']}")
     return EXIT_OK
 

@@ -221,11 +221,17 @@ def _recommendations(files: RunFiles) -> str:
                  f"{lists['item_id'].nunique():,} distinct items. All lists: "
                  "<a href='recommendations/recommendations.parquet'>recommendations/recommendations.parquet</a>.")
     user = lists["user_id"].iloc[0]
-    rows = [[str(int(r["rank"])), _e(str(r["item_id"])), _e(str(r.get("title", ""))), f"{float(r['score']):.3g}",
+    rows = [[str(int(r["rank"])), _e(str(r["item_id"])), _e(str(r.get("title", ""))), _score(r["score"]),
              _interval(r.get("uplift"), None, None, 100.0, "", 1), _e(str(r["reason"]))]
             for _, r in lists[lists["user_id"] == user].iterrows()]
     table = _table(["rank", "item", "title", "score", "uplift (points)", "why"], rows)
     return head + "".join(f"<p>{line}</p>" for line in lines[:-1]) + f"<p>{lines[-1]}</p>" + f"<p>User {_e(str(user))}'s list:</p>" + table
+
+
+def _score(value: Any) -> str:
+    """A list row's score, or a dash for an exploration item outside the user's scored candidates."""
+    number = finite_number(value)
+    return f"{number:.3g}" if number is not None else "—"
 
 
 def _interval(value: Any, low: Any, high: Any, scale: float = 100.0, unit: str = "%", digits: int = 1) -> str:

@@ -2,8 +2,10 @@
 
 :class:`RecauseRecommender` answers ``{"user_id": ...}`` rows (parameter ``k``) with the same lists the
 ``recommend`` stage wrote to ``recommendations.parquet``: it holds the stage's :class:`~recause.tasks.recommend.stage.Servable`
-(the chosen strategy's scores and τ̂ per user × item, what each user has, item notes, popularity) and
-runs the same :func:`~recause.tasks.recommend.lists.recommend`. A user it does not know gets the most
+(each user's best ``recommend.candidates`` items under the chosen strategy with their scores and τ̂,
+what each user has, item notes, popularity: users × candidates, never users × items) and runs the
+same :func:`~recause.tasks.recommend.lists.recommend`, so a request's ``k`` may not exceed the
+candidates kept. A user it does not know gets the most
 popular items, labelled ``popularity (cold user)``. The GNN checkpoints travel with it, each under its
 own name (``checkpoints/<model>/best.ckpt``), for inspection; answering needs only the arrays.
 
@@ -46,12 +48,12 @@ class RecauseRecommender(mlflow.pyfunc.PythonModel):
         from scipy import sparse
 
         from recause.tasks.recommend.config import RecommendConfig
-        from recause.tasks.recommend.lists import ItemNotes
+        from recause.tasks.recommend.lists import Candidates, ItemNotes
 
         a = context.artifacts
         arrays = np.load(a["arrays"])
-        self.scores = arrays["scores"]
-        self.uplift = arrays["uplift"] if "uplift" in arrays.files else None
+        self.candidates = Candidates(arrays["items"].astype(np.int64), arrays["scores"],
+                                     arrays["uplift"] if "uplift" in arrays.files else None)
         self.popularity = arrays["popularity"]
         self.has = sparse.load_npz(a["has"]).tocsr()
         items = pd.read_parquet(a["items"])
@@ -64,20 +66,22 @@ class RecauseRecommender(mlflow.pyfunc.PythonModel):
         self.config = RecommendConfig.model_validate(self.meta["config"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        from recause.tasks.recommend.lists import COLUMNS, Chosen, cold_start, recommend
+        from recause.tasks.recommend.lists import COLUMNS, cold_start, recommend
 
         k = int((params or {}).get("k") or self.config.k)
         if k <= 0:
             raise ValueError(f"k must be a positive number of items, got {k}")
+        if k > self.candidates.size:
+            raise ValueError(f"k must be at most {self.candidates.size}, the items this model keeps per user "
+                             f"(recommend.candidates when it was trained), got {k}")
         config = self.config.model_copy(update={"k": k})
         asked = [str(u) for u in model_input["user_id"].tolist()]
         known = [u for u in asked if u in self.index]
         frames = []
         if known:
             rows = np.array([self.index[u] for u in known])
-            chosen = Chosen(self.meta["strategy"], lambda users: self.scores[users], self.meta["label"])
-            uplift = (lambda users: self.uplift[users]) if self.uplift is not None else None
-            frames.append(recommend(chosen, rows, self.user_ids[rows], self.has, self.notes, config, self.meta["seed"], uplift))
+            frames.append(recommend(self.candidates, rows, self.user_ids[rows], self.has, self.notes, config, self.meta["seed"],
+                                    self.meta["strategy"], self.meta["label"]))
         cold = [u for u in asked if u not in self.index]
         if cold:
             frames.append(cold_start(cold, self.popularity, self.notes, k))
@@ -88,8 +92,8 @@ class RecauseRecommender(mlflow.pyfunc.PythonModel):
 
 
 def save_recommender(path: Path, servable, checkpoints: dict[str, Path], dataset: str) -> Path:
-    """Write the pyfunc model to ``path`` (a new folder): arrays, item and user tables, meta,
-    checkpoints; signature and input example included."""
+    """Write the pyfunc model to ``path`` (a new folder): the candidate arrays, item and user tables,
+    meta, checkpoints; signature and input example included."""
     from mlflow.models import infer_signature
     from scipy import sparse
 
@@ -98,9 +102,11 @@ def save_recommender(path: Path, servable, checkpoints: dict[str, Path], dataset
     path = Path(path)
     staging = path.parent / f".{path.name}-artifacts"
     staging.mkdir(parents=True, exist_ok=True)
-    arrays = {"scores": servable.scores, "popularity": servable.popularity}
-    if servable.uplift is not None:
-        arrays["uplift"] = servable.uplift
+    kept = servable.candidates
+    index = np.int32 if servable.has.shape[1] < 2**31 else np.int64
+    arrays = {"items": kept.items.astype(index), "scores": kept.scores, "popularity": servable.popularity}
+    if kept.uplift is not None:
+        arrays["uplift"] = kept.uplift
     np.savez_compressed(staging / "arrays.npz", **arrays)
     sparse.save_npz(staging / "has.npz", servable.has.tocsr())
     n = servable.notes
@@ -124,8 +130,8 @@ def save_recommender(path: Path, servable, checkpoints: dict[str, Path], dataset
             shutil.copy2(ckpt, staging / "checkpoints" / name / Path(ckpt).name)
         artifacts["checkpoints"] = str(staging / "checkpoints")
     example = pd.DataFrame({"user_id": [str(servable.user_ids[0])]})
-    sample = recommend(servable.chosen, np.array([0]), servable.user_ids[:1], servable.has, servable.notes,
-                       servable.config, servable.seed)
+    sample = recommend(kept, np.array([0]), servable.user_ids[:1], servable.has, servable.notes, servable.config,
+                       servable.seed, servable.chosen.strategy, servable.chosen.label)
     sample["user_id"], sample["item_id"] = sample["user_id"].astype(str), sample["item_id"].astype(str)
     import warnings
 

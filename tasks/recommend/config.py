@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from recause.tasks.config import Section
 
@@ -25,3 +25,14 @@ class RecommendConfig(Section):
     exploration: float = Field(
         0.1, ge=0.0, le=1.0, description="Share of the k slots (rounded) given to random items the user has not "
         "had, labelled 'exploration': the next log then holds outcomes the model would not have sought.")
+    candidates: int = Field(
+        100, ge=1, le=100_000, description="Items kept per user, best first, that the lists and the served model are cut "
+        "from: a served request's k may not exceed it (the stage and the served model hold users × candidates, never "
+        "users × items).")
+
+    @model_validator(mode="after")
+    def _k_within_candidates(self) -> RecommendConfig:
+        if self.k > self.candidates:
+            raise ValueError(f"recommend.k ({self.k}) is more than recommend.candidates ({self.candidates}), the items "
+                             "kept per user: raise recommend.candidates")
+        return self

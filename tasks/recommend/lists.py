@@ -1,8 +1,9 @@
 """Top-K lists per user from a score function, without the items a user already has, each with a reason.
 
 Pure: a score function (split user indices (B,) -> (B, n_items)), what each user already has and
-the item annotations in; a DataFrame out, one row per (user, rank). :func:`recommend` picks the
-strategy's scores from the stages' outputs, falling back where the data do not support it.
+the item annotations in; a DataFrame out, one row per (user, rank). :func:`candidates` keeps each
+user's best ``C`` items (by blocks of users: no users × items table), and :func:`recommend` cuts the
+lists from them — the stage and the served model alike, so they give the same lists.
 """
 
 from __future__ import annotations
@@ -49,34 +50,91 @@ def already_has(interactions: Sequence[pd.DataFrame], n_users: int, n_items: int
     return sparse.csr_matrix((data, (rows["user"].to_numpy(), rows["item"].to_numpy())), shape=(n_users, n_items))
 
 
-def top_k(scores: Scores, users: np.ndarray, exclude: sparse.csr_matrix, k: int, n_explore: int, seed: int,
-          block: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per user: the ``k - n_explore`` best-scored items they do not have, then ``n_explore`` random
-    others (seeded per user, so one user's list is the same whoever else is listed). Returns items (U, k) (−1 where a user has fewer than k items left), their scores
-    (U, k) and an exploration mask (U, k)."""
+@dataclass(frozen=True)
+class Candidates:
+    """Per user the ``size`` best-scored items they do not have, best first: what every list is cut
+    from, here and in the served model, so that nothing holds a users × items table.
+
+    ``items`` (U, C) int64 split item indices, −1 past the items a user has left; ``scores`` (U, C)
+    float32, NaN there; ``uplift`` (U, C) float32 τ̂ of those items, or None where it is not identified.
+    Row ``u`` belongs to split user ``u``."""
+
+    items: np.ndarray
+    scores: np.ndarray
+    uplift: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.items.shape[1])
+
+
+def candidates(scores: Scores, users: np.ndarray, exclude: sparse.csr_matrix, size: int, uplift: Scores | None = None,
+               block: int = 512) -> Candidates:
+    """The best ``size`` items per user by ``scores`` (ties to the lower item index), without what
+    ``exclude`` says they have and without non-finite scores; the score function runs on blocks of
+    ``block`` users, so memory is block × n_items plus users × size."""
+    if size < 1:
+        raise ValueError(f"size must be a positive number of items, got {size}")
+    size = min(size, exclude.shape[1])
+    items = np.full((len(users), size), -1, dtype=np.int64)
+    values = np.full((len(users), size), np.nan, dtype=np.float32)
+    taus = np.full((len(users), size), np.nan, dtype=np.float32) if uplift is not None else None
+    for start in range(0, len(users), block):
+        batch = np.asarray(users[start : start + block])
+        s = np.asarray(scores(batch), dtype=np.float64).copy()
+        s[~np.isfinite(s) | exclude[batch].toarray()] = -np.inf
+        order = np.argsort(-s, axis=1, kind="stable")[:, :size]
+        picked = np.take_along_axis(s, order, axis=1)
+        valid = np.isfinite(picked)  # a prefix of each row: -inf sorts last
+        at = slice(start, start + len(batch))
+        items[at] = np.where(valid, order, -1)
+        values[at] = np.where(valid, picked, np.nan)
+        if taus is not None:
+            tau = np.take_along_axis(np.asarray(uplift(batch), dtype=np.float64), order, axis=1)
+            taus[at] = np.where(valid, tau, np.nan)
+    return Candidates(items, values, taus)
+
+
+def top_k(candidates: Candidates, users: np.ndarray, exclude: sparse.csr_matrix, k: int, n_explore: int,
+          seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per user: the ``k - n_explore`` best candidates, then ``n_explore`` random items among all the
+    others they do not have (seeded per user, so one user's list is the same whoever else is listed).
+
+    Returns items (U, k) (−1 where a user has fewer than k items left), their scores and τ̂ (U, k)
+    (NaN for an exploration item outside the user's candidates, and where τ̂ is not identified) and
+    an exploration mask (U, k)."""
+    exclude = exclude.tocsr()
     n_items = exclude.shape[1]
     k = min(k, n_items)
     n_best = k - min(n_explore, k)
+    if n_best > candidates.size and candidates.size < n_items:
+        raise ValueError(f"{n_best} best items per user asked, but only the best {candidates.size} are kept "
+                         "(recommend.candidates)")
     items = np.full((len(users), k), -1, dtype=np.int64)
     values = np.full((len(users), k), np.nan)
+    taus = np.full((len(users), k), np.nan)
     explore = np.zeros((len(users), k), dtype=bool)
-    for start in range(0, len(users), block):
-        batch = users[start : start + block]
-        s = np.asarray(scores(batch), dtype=np.float64)  # (B, n_items)
-        s[exclude[batch].toarray()] = -np.inf
-        order = np.argsort(-s, axis=1, kind="stable")
-        for row, user in enumerate(batch):
-            available = order[row][np.isfinite(s[row, order[row]])]
-            best = available[:n_best]
-            rest = available[n_best:]
+    for at, user in enumerate(np.asarray(users, dtype=np.int64)):
+        row = candidates.items[user]
+        best = row[row >= 0][:n_best]
+        extra = best[:0]
+        if k > len(best):
+            taken = np.zeros(n_items, dtype=bool)
+            taken[exclude.indices[exclude.indptr[user] : exclude.indptr[user + 1]]] = True
+            taken[best] = True
+            rest = np.flatnonzero(~taken)
             rng = np.random.default_rng([seed, 31, int(user)])  # per user: a list does not depend on who else is asked
-            extra = rng.choice(rest, size=min(k - len(best), len(rest)), replace=False) if len(rest) else rest[:0]
-            chosen = np.r_[best, extra].astype(np.int64)
-            at = start + row
-            items[at, : len(chosen)] = chosen
-            values[at, : len(chosen)] = s[row, chosen]
-            explore[at, len(best) : len(chosen)] = True
-    return items, values, explore
+            extra = rng.choice(rest, size=min(k - len(best), len(rest)), replace=False) if len(rest) else rest
+        chosen = np.r_[best, extra].astype(np.int64)
+        items[at, : len(chosen)] = chosen
+        explore[at, len(best) : len(chosen)] = True
+        hit = row[None, :] == chosen[:, None]  # (len(chosen), C): where each listed item sits among the candidates
+        found = hit.any(axis=1)
+        where = hit.argmax(axis=1)
+        values[at, : len(chosen)] = np.where(found, candidates.scores[user, where], np.nan)
+        if candidates.uplift is not None:
+            taus[at, : len(chosen)] = np.where(found, candidates.uplift[user, where], np.nan)
+    return items, values, taus, explore
 
 
 def reason(strategy: str, label: str, score: float, explored: bool, topic: str, keywords: Sequence[str],
@@ -99,21 +157,18 @@ def reason(strategy: str, label: str, score: float, explored: bool, topic: str, 
     return f"chosen by {label}, the intervention with the best lift: {about}{effect}"
 
 
-def recommend(chosen: Chosen, users: np.ndarray, user_ids: np.ndarray, exclude: sparse.csr_matrix, notes: ItemNotes,
-              config: RecommendConfig, seed: int, uplift: Scores | None = None) -> pd.DataFrame:
-    """The lists as one frame with :data:`COLUMNS` (``uplift``: τ̂ where identified, else NaN)."""
+def recommend(candidates: Candidates, users: np.ndarray, user_ids: np.ndarray, exclude: sparse.csr_matrix, notes: ItemNotes,
+              config: RecommendConfig, seed: int, strategy: str, label: str) -> pd.DataFrame:
+    """The lists of split ``users`` (their ids ``user_ids``) as one frame with :data:`COLUMNS`, cut
+    from their ``candidates`` (``uplift``: τ̂ where identified, else NaN; ``strategy`` and ``label``:
+    :class:`Chosen`'s)."""
     n_explore = int(round(config.exploration * config.k))
-    items, values, explore = top_k(chosen.scores, users, exclude, config.k, n_explore, seed)
-    taus = np.full(items.shape, np.nan)
-    if uplift is not None:
-        for start in range(0, len(users), 512):
-            tau = uplift(users[start : start + 512])
-            picked = items[start : start + 512]
-            taus[start : start + 512] = np.where(picked >= 0, np.take_along_axis(tau, np.maximum(picked, 0), axis=1), np.nan)
+    items, values, taus, explore = top_k(candidates, users, exclude, config.k, n_explore, seed)
     keep = items >= 0
     u, r = np.nonzero(keep)
     item = items[u, r]
-    bands = notes.item_uplift[item] if notes.item_uplift is not None and uplift is not None else np.full((len(item), 3), np.nan)
+    identified = candidates.uplift is not None and notes.item_uplift is not None
+    bands = notes.item_uplift[item] if identified else np.full((len(item), 3), np.nan)
     topic = [notes.topics[i] if notes.topics is not None else "" for i in item]
     keywords = [list(notes.keywords[i]) if notes.keywords is not None else [] for i in item]
     return pd.DataFrame({
@@ -121,8 +176,8 @@ def recommend(chosen: Chosen, users: np.ndarray, user_ids: np.ndarray, exclude: 
         "title": [notes.titles[i] for i in item] if notes.titles is not None else "",
         "score": values[u, r], "uplift": taus[u, r], "item_uplift": bands[:, 0], "item_uplift_low": bands[:, 1],
         "item_uplift_high": bands[:, 2], "exploration": explore[u, r], "topic": topic,
-        "keywords": [", ".join(k) for k in keywords], "strategy": chosen.label,
-        "reason": [reason(chosen.strategy, chosen.label, values[a, b], explore[a, b], t, kw, taus[a, b], band)
+        "keywords": [", ".join(k) for k in keywords], "strategy": label,
+        "reason": [reason(strategy, label, values[a, b], explore[a, b], t, kw, taus[a, b], band)
                    for a, b, t, kw, band in zip(u, r, topic, keywords, bands)],
     })
 

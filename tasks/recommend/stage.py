@@ -21,19 +21,20 @@ from recause.tasks.evaluate import PolicySet
 from recause.tasks.features.build import TextFeatures
 from recause.tasks.recommend.config import RecommendConfig
 from recause.tasks.recommend.intervals import coverage, item_uplift_intervals
-from recause.tasks.recommend.lists import Chosen, ItemNotes, already_has, best_intervention, recommend
+from recause.tasks.recommend.lists import (Candidates, Chosen, ItemNotes, already_has, best_intervention, candidates,
+                                          recommend)
 from recause.tasks.train.data import retention
 from recause.tasks.train.fit import ModelSet
 
 
 @dataclass(frozen=True)
 class Servable:
-    """Everything that answers for any user later without the training stack: the chosen strategy's
-    scores and τ̂ for every split user × item (float32), what each user has, the item notes and the
-    items' popularity (for users the model does not know)."""
+    """Everything that answers for any user later without the training stack: each split user's
+    candidates under the chosen strategy (the best ``recommend.candidates`` items with their scores
+    and τ̂ where identified), what each user has, the item notes and the items' popularity (for users
+    the model does not know). Its size is users × candidates, not users × items."""
 
-    scores: np.ndarray  # (n_users, n_items)
-    uplift: np.ndarray | None  # (n_users, n_items) τ̂ where identified
+    candidates: Candidates
     user_ids: np.ndarray  # (n_users,)
     has: sparse.csr_matrix  # (n_users, n_items) bool
     notes: ItemNotes
@@ -50,12 +51,6 @@ class Recommendations:
     lists: pd.DataFrame
     metrics: dict[str, float | str]
     servable: Servable | None = None
-
-
-def dense(scores, n_users: int, block: int = 512) -> np.ndarray:
-    """(n_users, n_items) float32 of a score function evaluated by blocks of users."""
-    return np.concatenate([np.asarray(scores(np.arange(s, min(s + block, n_users))), dtype=np.float32)
-                           for s in range(0, n_users, block)])
 
 
 def choose(config: RecommendConfig, models: ModelSet | None, policy_sets: Sequence[PolicySet], split: Split,
@@ -99,16 +94,14 @@ def run_recommend(config: RecommendConfig, split: Split, dataset: Dataset, model
     notes = _notes(split, dataset, features)
     causal = models.chosen if models is not None else None
     uplift = causal.uplift if causal is not None and causal.identifiable else None
-    table = dense(chosen.scores, split.n_users)
-    taus = dense(uplift, split.n_users) if uplift is not None else None
+    kept = candidates(chosen.scores, users, exclude, config.candidates, uplift)
     intervals = None
-    if taus is not None:
+    if uplift is not None:
         exposure = causal if "propensity" in causal.plan.heads else models.causal  # the T-learner has no exposure head
-        intervals = item_uplift_intervals(split, lambda u: taus[u], causal.p_outcome_if_not_exposed, exposure.propensity,
+        intervals = item_uplift_intervals(split, uplift, causal.p_outcome_if_not_exposed, exposure.propensity,
                                           causal.examination(), retention(split, "train"))
         notes = replace(notes, item_uplift=np.column_stack([intervals.estimate, intervals.low, intervals.high]))
-    chosen = Chosen(chosen.strategy, lambda u: table[u], chosen.label, chosen.fallback)  # the served model scores these
-    lists = recommend(chosen, users, split.users.ids, exclude, notes, config, seed, (lambda u: taus[u]) if taus is not None else None)
+    lists = recommend(kept, users, split.users.ids, exclude, notes, config, seed, chosen.strategy, chosen.label)
     metrics: dict[str, float | str] = {
         "recommend/strategy": chosen.label, "recommend/k": float(config.k), "recommend/n_users": float(lists["user_id"].nunique()),
         "recommend/exploration_share": float(lists["exploration"].mean()) if len(lists) else 0.0,
@@ -123,7 +116,7 @@ def run_recommend(config: RecommendConfig, split: Split, dataset: Dataset, model
         if intervals is not None:
             metrics["recommend/item_uplift_ci_coverage"] = coverage(intervals, _true_item_uplift(dataset, split))
     popularity = np.bincount(split.train.loc[split.train["positive"], "item"], minlength=split.n_items).astype(np.float64)
-    servable = Servable(table, taus, split.users.ids, exclude, notes, popularity, chosen, config, seed)
+    servable = Servable(kept, split.users.ids, exclude, notes, popularity, chosen, config, seed)
     return Recommendations(lists, metrics, servable)
 
 
