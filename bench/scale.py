@@ -7,13 +7,17 @@ tree during the stage (``stage/<name>/peak_rss_gb``, :mod:`recause.flows.memory`
 is ``data/n_interactions``. Sizes:
 
     smoke    the smoke preset (200 users × 150 items, slates of 5)
-    default  the default preset (3,000 × 2,000, ~317 k interactions)
-    4x       the default preset with 12,000 users × 4,000 items (~1.27 M)
-    16x      48,000 × 8,000 (~5.1 M)
-    large    50,000 × 10,000 (~5.3 M, the issue's ≥ 5 M world)
+    default  the default preset (3,000 users × 2,000 items, ~317 k interactions)
+    4x       the default preset with 12,000 users (~1.27 M)
+    16x      the default preset with 48,000 users (~5.1 M)
+    wide     the default preset with 8,000 items (the catalogue's own cost: the interactions do not grow)
+
+The catalogue stays at 2,000 items from ``default`` to ``16x``: the interactions grow with the users, as
+a service's log does, and whatever a stage does per user × item (full-catalogue ranking, candidates)
+grows with them. ``wide`` shows what a four-times catalogue costs at the default's interactions.
 
 Then, per stage and for the whole run, the slope of log(seconds) on log(interactions) over the sizes
-from ``default`` up (least squares; needs two of them), the peak memory of the largest size run, and
+``default``, ``4x`` and ``16x`` (least squares; needs two of them), the peak memory of the largest size run, and
 for each size run under both runners the sharded stages' wall time under Dask over sequential.
 A cell that fails or passes ``--timeout`` is reported as such (its exit code or "timeout") and
 left out of the fits. Writes ``scale.json`` and the log-log plot ``scale.png`` (``--out``).
@@ -30,6 +34,7 @@ import _common  # noqa: F401  (one thread, offline; before numpy and torch)
 import argparse
 import json
 import math
+import re
 import subprocess
 import sys
 import tempfile
@@ -42,9 +47,9 @@ import faults  # noqa: E402
 SIZES: dict[str, tuple[str, ...]] = {
     "smoke": ("--preset", "smoke"),
     "default": ("--preset", "default"),
-    "4x": ("--preset", "default", "--set", "world.n_users=12000", "--set", "world.n_items=4000"),
-    "16x": ("--preset", "default", "--set", "world.n_users=48000", "--set", "world.n_items=8000"),
-    "large": ("--preset", "default", "--set", "world.n_users=50000", "--set", "world.n_items=10000"),
+    "4x": ("--preset", "default", "--set", "world.n_users=12000"),
+    "16x": ("--preset", "default", "--set", "world.n_users=48000"),
+    "wide": ("--preset", "default", "--set", "world.n_items=8000"),
 }
 RUNNERS: dict[str, tuple[str, ...]] = {
     "sequential": (),
@@ -52,7 +57,8 @@ RUNNERS: dict[str, tuple[str, ...]] = {
 }
 # The stages whose work is sharded across the task runner's workers (README, "Scaling out").
 SHARDED = ("evaluate", "contrast")
-FIT_FROM = "default"  # the slope is fitted from the default size up: smoke is dominated by fixed costs
+LARGE = "16x"  # the issue's world of ≥ 5 M interactions
+FITTED = ("default", "4x", "16x")  # the slope: from the default up, at one catalogue (smoke is fixed costs; wide is items)
 
 
 def run_cell(size: str, runner: str, timeout: float, seed: int) -> dict:
@@ -63,8 +69,11 @@ def run_cell(size: str, runner: str, timeout: float, seed: int) -> dict:
         start = time.perf_counter()
         try:
             done = faults.run(Path(root), *args, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return row | {"status": "timeout", "wall_s": time.perf_counter() - start}
+        except subprocess.TimeoutExpired as expired:
+            output = expired.stdout.decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
+            stages, peaks, running = finished_stages(output)
+            return row | {"status": f"timeout in {running}" if running else "timeout", "wall_s": time.perf_counter() - start,
+                          "stages": stages, "peak_gb": peaks}
         row["wall_s"] = done.seconds
         if done.returncode != 0 or done.summary_path is None:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
@@ -73,6 +82,19 @@ def run_cell(size: str, runner: str, timeout: float, seed: int) -> dict:
     stages = {k.split("/")[1]: v for k, v in summary.items() if k.startswith("stage/") and k.endswith("/seconds")}
     peaks = {k.split("/")[1]: v for k, v in summary.items() if k.startswith("stage/") and k.endswith("/peak_rss_gb")}
     return row | {"status": "ok", "interactions": int(summary["data/n_interactions"]), "stages": stages, "peak_gb": peaks}
+
+
+FINISHED = re.compile(r"stage (\S+): finished in ([0-9.]+) s, peak ([0-9.]+) GiB")
+STARTED = re.compile(r"stage (\S+): started")
+
+
+def finished_stages(log: str) -> tuple[dict[str, float], dict[str, float], str | None]:
+    """From a run's log: each finished stage's seconds and peak GiB, and the stage it was in when it stopped."""
+    stages = {m.group(1): float(m.group(2)) for m in FINISHED.finditer(log)}
+    peaks = {m.group(1): float(m.group(3)) for m in FINISHED.finditer(log)}
+    started = [m.group(1) for m in STARTED.finditer(log)]
+    running = started[-1] if started and started[-1] not in stages else None
+    return stages, peaks, running
 
 
 def slope(points: list[tuple[float, float]]) -> float | None:
@@ -86,10 +108,8 @@ def slope(points: list[tuple[float, float]]) -> float | None:
 
 
 def fitted(rows: list[dict], runner: str = "sequential") -> list[dict]:
-    """The runner's successful cells from :data:`FIT_FROM` up, smallest first."""
-    order = list(SIZES)
-    keep = [r for r in rows if r["runner"] == runner and r["status"] == "ok"
-            and order.index(r["size"]) >= order.index(FIT_FROM)]
+    """The runner's successful cells of the sizes in :data:`FITTED`, smallest first."""
+    keep = [r for r in rows if r["runner"] == runner and r["status"] == "ok" and r["size"] in FITTED]
     return sorted(keep, key=lambda r: r["interactions"])
 
 
@@ -147,11 +167,11 @@ def report(rows: list[dict], out: Path) -> str:
     table = []
     for r in rows:
         line = {"size": r["size"], "runner": r["runner"], "status": r["status"], "wall_s": f"{r.get('wall_s', 0.0):.1f}"}
-        if r["status"] == "ok":
-            line |= {"interactions": r["interactions"], "peak_gb": f"{max(r['peak_gb'].values(), default=0.0):.2f}"}
+        if r.get("stages"):  # a cell that timed out still shows the stages it finished
+            line |= {"interactions": r.get("interactions", ""), "peak_gb": f"{max(r['peak_gb'].values(), default=0.0):.2f}"}
             line |= {s: f"{v:.1f}" for s, v in r["stages"].items()}
         table.append(line)
-    stage_names = sorted({s for r in rows if r["status"] == "ok" for s in r["stages"]})
+    stage_names = sorted({s for r in rows for s in r.get("stages", {})})
     lines.append(_common.table(table, ["size", "runner", "status", "interactions", "wall_s", "peak_gb", *stage_names]))
     lines += [f"{r['size']}/{r['runner']}: {r['error']}" for r in rows if r.get("error")]
     fits = slopes(rows)
@@ -162,7 +182,7 @@ def report(rows: list[dict], out: Path) -> str:
               + (", ".join(f"{k} {v:.3f}" for k, v in speed.items()) or "n/a (no size run under both)")]
     ok = [r for r in rows if r["status"] == "ok"]
     largest = max(ok, key=lambda r: r["interactions"]) if ok else None
-    large = next((r for r in ok if r["size"] == "large" and r["runner"] == "sequential"), None)
+    large = next((r for r in ok if r["size"] == LARGE and r["runner"] == "sequential"), None)
     steep = max((v for k, v in fits.items() if k != "total" and v is not None), default=None)
     result = {
         "time_slope": f"{fits['total']:.3f}" if fits.get("total") is not None else "n/a",

@@ -44,6 +44,7 @@ from recause.flows.stages.validate import validate_task
 from recause.mlflow_config.tracking import (
     RunTracker, TrackingError, artifact_location, experiment_name, run_name, store_lock, tracking_errors, tracking_uri,
 )
+from recause.tasks.contrast.interventions import check_topics
 from recause.tasks.evaluate import PolicySet
 
 KEY_METRICS = (
@@ -257,6 +258,8 @@ class _Stages:
                 stage.log_artifact(path, _artifact_folder(path, self.folder))
         for note in result.notes:
             self.logger.info(note)
+        self.logger.info("stage %s: finished in %.1f s, peak %.2f GiB", name, self.tracker.stage_seconds.get(name, float("nan")),
+                         peak.gib)
         self.summary |= result.metrics | {f"stage/{name}/peak_rss_gb": peak.gib}
         if key and result.value is not None:
             self.keys[id(result.value)] = key
@@ -298,6 +301,8 @@ def _run_stages(config: PipelineConfig, stages: _Stages) -> dict[str, Any]:
     if config.features.enabled:
         features = stages.run("features", features_task, split, dataset, config.features, threads,
                               config.runtime.cache_folder(), folder / "features", seed)
+        if config.contrast.enabled:  # a topic no text topic has: said now, not after training
+            check_topics(config.contrast.interventions, features)
     baselines = stages.run("baselines", baselines_task, split, dataset, config.baselines, seed, features)
     models = None
     if config.gnn.enabled:

@@ -132,6 +132,27 @@ def test_topics_are_named_by_number_or_by_one_topics_term() -> None:
         resolve_topic(Features, "tea")
 
 
+def test_every_topic_an_intervention_names_is_checked_before_training() -> None:
+    from recause.tasks.contrast.config import ContrastConfig
+    from recause.tasks.contrast.interventions import check_topics
+
+    class Features:
+        topics = pd.DataFrame({"topic": [0, 1], "label": ["coffee / espresso", "running / trail"],
+                               "terms": ["coffee, espresso", "running, trail"]})
+
+    def specs(*interventions: dict) -> list:
+        return ContrastConfig(interventions=list(interventions)).interventions
+
+    check_topics(specs({"kind": "user_edit", "name": "more-coffee", "topic": "coffee"},
+                       {"kind": "item_edit", "name": "to-trail", "topic": "0", "set_topics": ["trail"]},
+                       {"kind": "user_edit", "name": "new-text", "text": "I like tea"},
+                       {"kind": "policy_swap", "name": "popular", "policy": "popularity"}), Features)
+    with pytest.raises(ConfigurationError, match="'tea': no topic has that term"):
+        check_topics(specs({"kind": "item_edit", "name": "to-tea", "topic": "coffee", "set_topics": ["tea"]}), Features)
+    with pytest.raises(ConfigurationError, match="'darjeeling': no topic has that term"):
+        check_topics(specs({"kind": "user_edit", "name": "more-tea", "topic": "darjeeling"}), Features)
+
+
 def test_intervals_pair_the_members_and_the_rounds() -> None:
     same = [np.full(50, 0.04), np.full(50, 0.04)]
     control = [np.full(50, 0.02), np.full(50, 0.02)]

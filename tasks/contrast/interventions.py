@@ -32,7 +32,7 @@ looked up among the scored policies — baselines and the causal GNN's):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
@@ -44,6 +44,7 @@ from recause.tasks.config import Section
 from recause.tasks.contrast.sources import PolicySources
 
 if TYPE_CHECKING:
+    from recause.tasks.features.build import TextFeatures
     from recause.tasks.simulate.edits import EditContext, FeatureEdit
 
 PolicyKind = Literal[
@@ -74,6 +75,10 @@ class InterventionSpec(Section, ABC):
         """What the intervention changes in users' or items' features (None: it changes none — a
         policy swap), or why the data cannot support the change."""
         return None
+
+    def named_topics(self) -> list[str]:
+        """The text-feature topics the intervention names (checked as soon as the topics exist: :func:`check_topics`)."""
+        return []
 
 
 class PolicySwap(InterventionSpec):
@@ -119,6 +124,9 @@ class UserEdit(InterventionSpec):
     def build(self, sources: PolicySources) -> SlotPolicy | str:
         return FEATURE_EDIT
 
+    def named_topics(self) -> list[str]:
+        return [self.topic] if self.topic is not None else []
+
     def edit(self, context: EditContext) -> FeatureEdit | str:
         from recause.tasks.simulate.edits import interest_shift, profile_rewrite
 
@@ -149,6 +157,9 @@ class ItemEdit(InterventionSpec):
     def build(self, sources: PolicySources) -> SlotPolicy | str:
         return FEATURE_EDIT
 
+    def named_topics(self) -> list[str]:
+        return ([self.topic] if self.topic is not None else []) + list(self.set_topics)
+
     def edit(self, context: EditContext) -> FeatureEdit | str:
         from recause.tasks.simulate.edits import item_rewrite
 
@@ -177,6 +188,17 @@ class PopulationShift(InterventionSpec):
         from recause.tasks.simulate.edits import population_reweighting
 
         return population_reweighting(context, self.weights)
+
+
+def check_topics(interventions: Sequence[InterventionSpec], features: TextFeatures) -> None:
+    """Raise :class:`~recause.tasks.config.ConfigurationError` for the first topic an intervention names
+    that the text features do not have, as its edit would in the contrast stage — but as soon as the
+    features stage has found the topics, so a misspelt topic costs seconds, not a trained model."""
+    from recause.tasks.simulate.edits import resolve_topic
+
+    for spec in interventions:
+        for topic in spec.named_topics():
+            resolve_topic(features, topic)
 
 
 def _default_kind(value: Any) -> Any:
