@@ -24,6 +24,7 @@ left out of the fits. Writes ``scale.json`` and the log-log plot ``scale.png`` (
 
     .venv/bin/python bench/scale.py                                   # smoke and default, sequential
     .venv/bin/python bench/scale.py --sizes smoke default 4x --runners sequential dask
+    .venv/bin/python bench/scale.py --cells default:sequential default:dask 4x:sequential
     .venv/bin/python bench/scale.py --from-json outputs/bench/scale/scale.json   # re-print, re-plot
 """
 
@@ -200,6 +201,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=["smoke", "default"])
     parser.add_argument("--runners", nargs="+", choices=list(RUNNERS), default=["sequential"])
+    parser.add_argument("--cells", nargs="+", metavar="SIZE:RUNNER", help="run exactly these cells (instead of sizes × runners)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds allowed per cell")
     parser.add_argument("--out", type=Path, default=_common.ROOT / "outputs" / "bench" / "scale")
@@ -210,11 +212,14 @@ def main() -> None:
         rows = json.loads(args.from_json.read_text())["rows"]
     else:
         rows = []
-        for size in args.sizes:
-            for runner in args.runners:
-                print(f"running {size} / {runner} ...", flush=True)
-                rows.append(run_cell(size, runner, args.timeout, args.seed))
-                (args.out / "scale.json").write_text(json.dumps({"rows": rows}, indent=2))
+        cells = [tuple(c.split(":", 1)) for c in args.cells] if args.cells else [(s, r) for s in args.sizes for r in args.runners]
+        for size, runner in cells:
+            if size not in SIZES or runner not in RUNNERS:
+                parser.error(f"cell {size}:{runner}: sizes are {', '.join(SIZES)}; runners {', '.join(RUNNERS)}")
+        for size, runner in cells:
+            print(f"running {size} / {runner} ...", flush=True)
+            rows.append(run_cell(size, runner, args.timeout, args.seed))
+            (args.out / "scale.json").write_text(json.dumps({"rows": rows}, indent=2))
     plot(rows, args.out / "scale.png")
     print(report(rows, args.out))
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect import task, unmapped
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 
 from recause.flows.runners import SequentialTaskRunner
 from recause.flows.stages import TASK_OPTIONS
@@ -67,8 +67,22 @@ def shard(fn: Callable[..., Any], item: Any, common: Mapping[str, Any] | SharedI
 def submitted(fn: Callable[..., Any], items: Sequence[Any], common: Mapping[str, Any]) -> list[Any]:
     """``fn`` over ``items`` as mapped ``shard`` tasks named after ``fn``, on the flow run's task runner."""
     with _by_reference(dict(common)) as shared:
-        futures = shard.with_options(name=f"shard:{fn.__name__}").map(unmapped(fn), list(items), unmapped(shared))
-        return [future.result() for future in futures]
+        with _without_the_stage_context():
+            futures = shard.with_options(name=f"shard:{fn.__name__}").map(unmapped(fn), list(items), unmapped(shared))
+        return [future.result() for future in futures]  # before the shared file goes
+
+
+@contextmanager
+def _without_the_stage_context() -> Iterator[None]:
+    """Submit outside the stage task's run context: Prefect sends the context with every task it hands to
+    Dask (``serialize_context``), and a task run's context holds that task's parameters — here the whole
+    stage's inputs (the split, the fitted models), which Dask then hashed and pickled once per shard. The
+    shards still belong to the flow run; they are no longer listed under the stage task."""
+    token = TaskRunContext.__var__.set(None)
+    try:
+        yield
+    finally:
+        TaskRunContext.__var__.reset(token)
 
 
 @contextmanager
