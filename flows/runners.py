@@ -40,9 +40,24 @@ def task_runner(runtime: RuntimeConfig):
 
     if runtime.dask_address:
         return DaskTaskRunner(address=runtime.dask_address)
+    _keep_malloc_adaptive()
     return DaskTaskRunner(cluster_class="distributed.LocalCluster",
                           cluster_kwargs={"n_workers": runtime.dask_workers, "threads_per_worker": 1, "processes": True,
                                           "dashboard_address": ":0"})
+
+
+def _keep_malloc_adaptive() -> None:
+    """Start local Dask workers without distributed's ``MALLOC_TRIM_THRESHOLD_=65536``.
+
+    distributed puts that variable in its workers' environment so they hand freed memory back to the
+    OS; but with it set, glibc stops adapting its mmap threshold, and every large temporary array of
+    the shards (users × items blocks) is mmap'd, zero-filled and unmapped again. Measured on the default
+    world's contrast stage: its shards computed 2.6–4.6× slower in a worker than in the run's process, and
+    faster than there once the variable was dropped. A variable the user sets still reaches the workers
+    (they inherit the environment)."""
+    import dask
+
+    dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
 
 
 def check_scheduler(address: str, timeout: float = SCHEDULER_TIMEOUT) -> None:

@@ -5,13 +5,14 @@ Inside a flow run whose runner runs tasks in parallel (``runtime.task_runner`` t
 ``shard`` per item (``shard.map``) and waits for their results in order; elsewhere (the sequential
 runner, a task's ``.fn()`` in a test) it is :func:`~recause.tasks.shards.in_order`.
 
-On a local Dask cluster the arguments every shard shares (the split, the policies, the simulator:
-up to ~170 MB on the default world) are written once to a file (cloudpickle) and each shard carries
-only its path (:class:`SharedInputs`); a worker process loads it at its first shard and keeps it for
-the rest of the stage (:func:`shared_inputs`). Sent with every shard instead, pickling them in the
-run's process cost more than the shards computed. On a scheduler of one's own
-(``runtime.dask_address``, workers that may not see this machine's files) and on threads (one
-process, nothing is pickled) they travel by value.
+On a local Dask cluster the items and the arguments every shard shares (the split, the policies
+with the models they close over, the simulator: up to ~170 MB on the default world) are written
+once to a file (cloudpickle: what items share is written once) and each shard carries only its
+item's position and the file's path (:class:`SharedInputs`); a worker process loads the file at its
+first shard and keeps it for the rest of the map (:func:`shared_inputs`). Sent with every shard
+instead, Dask hashed and pickled them in the run's process for each one, which cost more than the
+shards computed. On a scheduler of one's own (``runtime.dask_address``, workers that may not see
+this machine's files) and on threads (one process, nothing is pickled) they travel by value.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from recause.tasks.shards import MapShards, in_order
 
 @dataclass(frozen=True)
 class SharedInputs:
-    """The shards' common arguments, written once to ``path`` (cloudpickle) for worker processes on this machine."""
+    """A map's items and common arguments, written once to ``path`` (cloudpickle) for worker processes on this machine."""
 
     path: str
 
@@ -42,33 +43,36 @@ class SharedInputs:
 _LOADED: dict[str, dict[str, Any]] = {}  # per worker process: the SharedInputs file it read last
 
 
-def shared_inputs(common: Mapping[str, Any] | SharedInputs) -> Mapping[str, Any]:
-    """``common`` itself, or the mapping its file holds (read once per process and stage, then kept)."""
-    if not isinstance(common, SharedInputs):
-        return common
-    if common.path not in _LOADED:
+def shared_inputs(shared: SharedInputs) -> dict[str, Any]:
+    """``{"items": [...], "common": {...}}`` from the file (read once per process and map, then kept)."""
+    if shared.path not in _LOADED:
         import cloudpickle
 
-        _LOADED.clear()  # one stage's inputs at a time
-        with open(common.path, "rb") as handle:
-            _LOADED[common.path] = cloudpickle.load(handle)
-    return _LOADED[common.path]
+        _LOADED.clear()  # one map's inputs at a time
+        with open(shared.path, "rb") as handle:
+            _LOADED[shared.path] = cloudpickle.load(handle)
+    return _LOADED[shared.path]
 
 
 @task(name="shard", **TASK_OPTIONS)
 def shard(fn: Callable[..., Any], item: Any, common: Mapping[str, Any] | SharedInputs) -> Any:
-    """One shard, on whichever worker the runner picked; torch on one thread there (the workers share the cores)."""
+    """One shard, on whichever worker the runner picked: ``fn(item, **common)``, where with
+    :class:`SharedInputs` the item is its position in the file's items; torch on one thread there
+    (the workers share the cores)."""
     import torch
 
     torch.set_num_threads(1)
-    return fn(item, **shared_inputs(common))
+    if isinstance(common, SharedInputs):
+        loaded = shared_inputs(common)
+        return fn(loaded["items"][item], **loaded["common"])
+    return fn(item, **common)
 
 
 def submitted(fn: Callable[..., Any], items: Sequence[Any], common: Mapping[str, Any]) -> list[Any]:
     """``fn`` over ``items`` as mapped ``shard`` tasks named after ``fn``, on the flow run's task runner."""
-    with _by_reference(dict(common)) as shared:
+    with _by_reference(list(items), dict(common)) as (mapped, shared):
         with _without_the_stage_context():
-            futures = shard.with_options(name=f"shard:{fn.__name__}").map(unmapped(fn), list(items), unmapped(shared))
+            futures = shard.with_options(name=f"shard:{fn.__name__}").map(unmapped(fn), mapped, unmapped(shared))
         return [future.result() for future in futures]  # before the shared file goes
 
 
@@ -86,20 +90,21 @@ def _without_the_stage_context() -> Iterator[None]:
 
 
 @contextmanager
-def _by_reference(common: dict[str, Any]) -> Iterator[dict[str, Any] | SharedInputs]:
-    """:class:`SharedInputs` in a temporary file while the shards run, on a local Dask cluster; else ``common``."""
+def _by_reference(items: list[Any], common: dict[str, Any]) -> Iterator[tuple[list[Any], dict[str, Any] | SharedInputs]]:
+    """On a local Dask cluster, the items' positions and a :class:`SharedInputs` file holding the items and
+    ``common`` while the shards run; else ``items`` and ``common`` themselves."""
     context = FlowRunContext.get()
     runner = context.task_runner if context is not None else None
     if type(runner).__name__ != "DaskTaskRunner" or getattr(runner, "address", None):
-        yield common
+        yield items, common
         return
     import cloudpickle
 
     handle, path = tempfile.mkstemp(prefix="recause-shard-inputs-", suffix=".pkl")
     try:
         with os.fdopen(handle, "wb") as out:
-            cloudpickle.dump(common, out, protocol=pickle.HIGHEST_PROTOCOL)
-        yield SharedInputs(path)
+            cloudpickle.dump({"items": items, "common": common}, out, protocol=pickle.HIGHEST_PROTOCOL)
+        yield list(range(len(items))), SharedInputs(path)
     finally:
         os.unlink(path)
 

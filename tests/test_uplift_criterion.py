@@ -48,6 +48,8 @@ def test_the_criterion_orders_rankings_as_the_truth_does(world_split) -> None:
         assert right[name] > random[name] > reversed_[name], (name, right, random, reversed_)
     per_user = criterion.per_user(scorer(world, split, tau))[None]
     assert per_user.shape == (len(np.unique(split.val["user"])),) and per_user.mean() == pytest.approx(right["val/auuc_ipw"])
+    # the last call's users stay for the epoch choice, once: a check scores them once for both
+    assert criterion.take_last()[None].mean() == pytest.approx(reversed_["val/auuc_ipw"]) and criterion.take_last() is None
 
 
 def test_without_logged_propensities_there_is_no_criterion(world_split) -> None:

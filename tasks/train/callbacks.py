@@ -93,16 +93,15 @@ class EpochChoice(Handover):
         self.values: list[np.ndarray] = []
         self.states: list[dict] = []
 
-    def on_validation_epoch_end(self, trainer, module) -> None:
-        if trainer.sanity_checking:
-            return
-        self.values.append(self.criterion.per_user(module.scores)[None])
-        module.forget_states()
-
     def on_validation_end(self, trainer, module) -> None:
         loss = trainer.callback_metrics.get(self.baseline)
-        if trainer.sanity_checking or loss is None or len(self.values) == len(self.losses):
+        if trainer.sanity_checking or loss is None:
             return
+        values = self.criterion.take_last()  # what the module's validator just computed with these weights
+        if values is None:  # the criterion is not among the module's validators: score here
+            values = self.criterion.per_user(module.scores)
+            module.forget_states()
+        self.values.append(values[None])
         self.epochs.append(trainer.current_epoch)
         self.losses.append(float(loss))
         self.states.append({k: v.detach().cpu().clone() for k, v in module.state_dict().items()})

@@ -185,6 +185,7 @@ class UpliftCriterion:
         rows = np.flatnonzero(hit | self.organic)
         self.order = rows[np.argsort(self.user[rows], kind="stable")]
         self.users = np.unique(self.user)
+        self._last: dict[int | None, np.ndarray] | None = None
 
     def per_user(self, score: ScoreFn, propensity: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[int | None, np.ndarray]:
         """Per depth, (n_val_users,) each validation user's Qini estimate; ``propensity`` (users ->
@@ -217,9 +218,17 @@ class UpliftCriterion:
         return out
 
     def __call__(self, score: ScoreFn) -> dict[str, float]:
+        """The validation metrics; the users' values stay for :meth:`take_last` (the epoch choice reads them)."""
         if not self.usable:
             return {}
-        return {metric_name(d): float(v.mean()) for d, v in self.per_user(score).items()}
+        self._last = self.per_user(score)
+        return {metric_name(d): float(v.mean()) for d, v in self._last.items()}
+
+    def take_last(self) -> dict[int | None, np.ndarray] | None:
+        """The per-user values of the last call (once; None if there was none since), so a validation
+        check scores the users once for its metric and for :class:`~recause.tasks.train.callbacks.EpochChoice`."""
+        last, self._last = self._last, None
+        return last
 
 
 def criterion_usable(split: Split) -> bool:

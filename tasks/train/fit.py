@@ -110,8 +110,10 @@ class Built:
     config: ResolvedTrainConfig
 
 
-def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None) -> Built:
-    """The Lightning module and loaders of ``spec`` on ``split`` (no training)."""
+def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, criterion=None) -> Built:
+    """The Lightning module and loaders of ``spec`` on ``split`` (no training); ``criterion``: the
+    :class:`~recause.tasks.train.data.UpliftCriterion` to validate with where uplift is identified (one
+    is made when None)."""
     from recause.models.gnn.module import CausalModule, log_intensity, logit
     from recause.models.gnn.heads import CausalRecommender
     from recause.models.gnn.batches import EpochBatches, LinkBatches, ShardedChunks, bpr_batch, causal_batch, fixed_batches, loader, localiser
@@ -134,7 +136,7 @@ def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None) -> Bu
                               dropout=config.dropout, head_kind=config.head)
     validator = td.debias_validator(split) if split.kind == "randomized" else td.ranking_validator(split)
     if "unexposed" in plan.heads and split.kind == "per_user":  # uplift identified: its own criterion too
-        validator = td.combined(validator, td.UpliftCriterion(split, "propensity" in plan.heads))
+        validator = td.combined(validator, criterion or td.UpliftCriterion(split, "propensity" in plan.heads))
     val_obj = obj
     if split.kind == "randomized" and obj.kind == "causal":
         val_obj = replace(obj, weighting="none")  # validation rows were exposed at random: no weights
@@ -206,10 +208,11 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
     check_here(config, config.threads)  # a strategy this machine cannot run fails here, before anything is built
     with torch_threads(config.threads):
         L.seed_everything(config.seed, workers=False, verbose=False)
-        built = build(spec, split, meta, features)
-        # the uplift criterion is noisy: stop on the outcome likelihood, then choose the epoch (EpochChoice)
-        choice = EpochChoice(UpliftCriterion(split, "propensity" in plan.heads)) \
-            if plan.monitor == "val/auuc_ipw" else None
+        # the uplift criterion is noisy: stop on the outcome likelihood, then choose the epoch (EpochChoice);
+        # the validator and the choice share one criterion, so each check scores the users once
+        criterion = UpliftCriterion(split, "propensity" in plan.heads) if plan.monitor == "val/auuc_ipw" else None
+        built = build(spec, split, meta, features, criterion)
+        choice = EpochChoice(criterion) if criterion is not None else None
         stop_on, stop_mode = ("val/outcome_loss", "min") if choice is not None else (plan.monitor, plan.mode)
         best = BestWeights(stop_on, stop_mode)
         timer, curves = EpochTimer(), EpochCurves()
