@@ -330,10 +330,7 @@ def _tracking_server_command(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"--backend-store-uri names a database of its own: {', '.join(ours)} would set up a cluster it does not use")
     config = build_config("default", env=os.environ)
     quiet_environment()
-    from recause.flows.watchdog import start_watchdog
     from recause.mlflow_config.server import serve_until_stopped, sigterm_as_interrupt, start_tracking_server
-
-    start_watchdog()  # PostgreSQL and mlflow server die with this command, even on kill -9
 
     folder = Path(config.runtime.output_root) / "tracking-server"
     with sigterm_as_interrupt():

@@ -224,10 +224,10 @@ def test_a_server_killed_mid_run_fails_the_run_naming_it_and_stops_its_database(
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_the_command_stops_both_on_a_signal_and_a_second_start_reuses_the_cluster(cluster_dir: Path, tmp_path: Path) -> None:
-    """Started three times on one data folder (made by initdb the first time, reused after), stopped by
+    """Started twice on one data folder (made by initdb the first time, reused the second), stopped by
     SIGTERM then by SIGINT (Ctrl-C): each time exit 0, ``stopped``, PostgreSQL's clean shutdown in its
-    log, and no process left; then by ``kill -9``, after which the watchdog stops PostgreSQL and MLflow."""
-    for sig in (pg.signal.SIGTERM, pg.signal.SIGINT, pg.signal.SIGKILL):
+    log, and no process left."""
+    for sig in (pg.signal.SIGTERM, pg.signal.SIGINT):
         port = free_port()
         server = subprocess.Popen(command("tracking-server", "--port", str(port), "--data-dir", str(cluster_dir)), cwd=ROOT,
                                   env=environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -237,12 +237,8 @@ def test_the_command_stops_both_on_a_signal_and_a_second_start_reuses_the_cluste
         assert pg.healthy(f"http://127.0.0.1:{port}")
         processes = tree(server)
         server.send_signal(sig)
-        if sig == pg.signal.SIGKILL:  # no handler runs: the watchdog notices the command is gone
-            assert server.wait(60) == -sig
-            assert survivors(processes, wait=20) == []
-            continue
         assert server.wait(60) == 0
         assert server.stdout.read().splitlines()[-1] == "stopped"
         assert survivors(processes, wait=10) == []
     log = (tmp_path / "tracking-server" / "postgres.log").read_text()
-    assert log.count("database system is shut down") >= 2 and (cluster_dir / "PG_VERSION").is_file()
+    assert log.count("database system is shut down") == 2 and (cluster_dir / "PG_VERSION").is_file()
