@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from recause.models.metrics import top_k_items
 from recause.tasks.recommend.config import RecommendConfig
 
 Scores = Callable[[np.ndarray], np.ndarray]  # users (B,) -> (B, n_items)
@@ -81,9 +82,9 @@ def candidates(scores: Scores, users: np.ndarray, exclude: sparse.csr_matrix, si
     taus = np.full((len(users), size), np.nan, dtype=np.float32) if uplift is not None else None
     for start in range(0, len(users), block):
         batch = np.asarray(users[start : start + block])
-        s = np.asarray(scores(batch), dtype=np.float64).copy()
+        s = np.array(scores(batch), dtype=np.float64)  # a copy: the masking below must not touch the caller's
         s[~np.isfinite(s) | exclude[batch].toarray()] = -np.inf
-        order = np.argsort(-s, axis=1, kind="stable")[:, :size]
+        order = top_k_items(s, size)  # linear in n_items; ties to the lower index, as a stable sort
         picked = np.take_along_axis(s, order, axis=1)
         valid = np.isfinite(picked)  # a prefix of each row: -inf sorts last
         at = slice(start, start + len(batch))
