@@ -215,6 +215,36 @@ def test_config_rejects_a_neighbour_list_of_the_wrong_depth() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- smoke training
+def test_an_epoch_of_a_log_larger_than_epoch_rows_is_a_fresh_random_part_of_it() -> None:
+    """epoch_rows = 40 on the ~100 training rows, batches of 16: each epoch runs ⌈40 / 16⌉ = 3 steps, not
+    the whole pass, and the epochs see different rows (each is the first 3 batches of a new shuffle)."""
+    import lightning as L
+
+    from recause.tasks.train.fit import epoch_steps
+
+    assert epoch_steps(8, None, 64) == 8 and epoch_steps(8, 200, 64) == 4 and epoch_steps(3, 200, 64) == 3
+    assert epoch_steps(8, 1, 64) == 1
+
+    class Rows(L.Callback):
+        def __init__(self) -> None:
+            self.steps: dict[int, int] = {}
+            self.seen: dict[int, set[tuple[int, int]]] = {}
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+            epoch = trainer.current_epoch
+            self.steps[epoch] = self.steps.get(epoch, 0) + 1
+            self.seen.setdefault(epoch, set()).update(zip(batch["exp_u"].tolist(), batch["exp_i"].tolist()))
+
+    data, split = coat_like_split()
+    rows = Rows()
+    config = TrainConfig(epochs=3, batch_size=16, dim=8, num_layers=1, patience=5, lr=0.1, epoch_rows=40)
+    model = train_model(split, data.meta, config, seed=2, threads=1, callbacks=[rows])
+    per_pass = int(np.ceil(len(split.train) / 16))
+    assert per_pass > 3 and model.history["steps_per_pass"] == per_pass and model.history["steps_per_epoch"] == 3
+    assert rows.steps == {0: 3, 1: 3, 2: 3}
+    assert 0 < len(rows.seen[0]) <= 3 * 16 and rows.seen[0] != rows.seen[1]  # a part of the rows, a new one each epoch
+
+
 def test_causal_variant_beats_naive_on_causal_precision(world_split) -> None:
     dataset, split = world_split
     features = bow_features(split, dataset)

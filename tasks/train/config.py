@@ -52,6 +52,10 @@ class TrainConfig(Section):
         "auto", description="Edges: positive rows, or all training rows (the exposure graph, ~8x the edges on "
         "the synthetic world and as much slower); auto = positives.")
     epochs: int = Field(300, ge=1, description="Maximum epochs (early stopping usually ends sooner).")
+    epoch_rows: int | None = Field(
+        1_000_000, ge=1, description="Most training rows per epoch: on a larger log each epoch is a fresh random "
+        "part of this many rows (batches of the epoch's own shuffle), so validation checks, patience and the chosen "
+        "epoch come at a fixed amount of work whatever the log's size; None = every row every epoch.")
     patience: int | None = Field(None, ge=1, description="Validation checks without improvement before stopping; None = by regime.")
     val_every: int = Field(1, ge=1, description="Epochs between validation checks.")
     monitor: str | None = Field(None, description="Validation metric for early stopping and the best checkpoint; "

@@ -188,6 +188,17 @@ def _head_bias(data, objective, logit, log_intensity) -> dict[str, float]:
     return bias
 
 
+def epoch_steps(per_pass: int, epoch_rows: int | None, batch_size: int) -> int:
+    """Batches per epoch: a whole pass (``per_pass`` batches), or ⌈epoch_rows / batch_size⌉ when that is fewer.
+
+    Lightning takes the first that many of each epoch's batches (``limit_train_batches``); every epoch
+    draws a fresh seeded shuffle, so on a log larger than ``epoch_rows`` each epoch is a new random part of it.
+    """
+    if epoch_rows is None:
+        return per_pass
+    return max(1, min(per_pass, -(-epoch_rows // batch_size)))
+
+
 def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, logger=None,
               checkpoint_dir: Path | None = None, callbacks: Sequence[object] = ()) -> TrainedModel:
     """Fit ``spec`` on ``split`` and return it with the best validation weights.
@@ -221,6 +232,8 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
             callbacks.append(EarlyStopping(stop_on, patience=config.patience, mode=stop_mode, check_finite=False))
         if checkpoint_dir is not None:
             callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=stop_on, mode=stop_mode, save_top_k=1))
+        per_pass = len(built.train_loader)
+        steps = epoch_steps(per_pass, config.epoch_rows, config.batch_size)
         start = time.perf_counter()
         with quiet_lightning():
             trainer = L.Trainer(
@@ -228,13 +241,14 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
                 logger=logger if logger is not None else False, callbacks=callbacks,
                 enable_checkpointing=checkpoint_dir is not None, enable_progress_bar=config.enable_progress_bar,
                 enable_model_summary=False, num_sanity_val_steps=0, check_val_every_n_epoch=config.val_every,
-                log_every_n_steps=max(1, len(built.train_loader) // 2),
+                limit_train_batches=steps, log_every_n_steps=max(1, steps // 2),
             )
             trainer.fit(built.module, train_dataloaders=built.train_loader, val_dataloaders=built.val_loader)
         best.restore(built.module)
         history = {
             "epochs": float(trainer.current_epoch), "best_epoch": float(best.epoch), f"best_{stop_on}": best.value,
-            "seconds": time.perf_counter() - start, "seconds_per_epoch": timer.mean, "steps_per_epoch": float(len(built.train_loader)),
+            "seconds": time.perf_counter() - start, "seconds_per_epoch": timer.mean, "steps_per_epoch": float(steps),
+            "steps_per_pass": float(per_pass),
         }
         if choice is not None and choice.losses:
             index, reason = choice.choose()
