@@ -188,6 +188,23 @@ def test_a_seeded_simulator_on_a_small_world_reports_its_fidelity(one_thread) ->
     assert set(np.unique(sampled)) <= {0.0, 1.0}
 
 
+def test_the_response_models_epoch_is_capped_at_epoch_slates(one_thread) -> None:
+    """epoch_slates = 100 with batches of 32: each epoch of every member runs ⌈100 / 32⌉ = 4 steps, fewer
+    than a pass over the small world's training slates; without the cap, a whole pass."""
+    from recause.tasks.data.split import SplitConfig, split_dataset
+    from recause.tasks.data.synthetic import load_synthetic
+    from recause.tasks.simulate.config import SimulateConfig
+    from recause.tasks.simulate.fit import fit_simulator
+
+    data = load_synthetic(WorldConfig(n_users=150, n_items=60, n_topics=4, slate_size=4, mean_sessions=6), seed=2)
+    split = split_dataset(data, SplitConfig(), seed=2)
+    for cap in (100, None):
+        config = SimulateConfig(epochs=2, ensemble=1, user_epochs=2, imitation_epochs=1, batch_size=32, epoch_slates=cap)
+        history = fit_simulator(split, data, None, config, seed=7, threads=1).histories[0]
+        assert history["steps_per_pass"] > 4
+        assert history["steps_per_epoch"] == (4 if cap else history["steps_per_pass"])
+
+
 def test_simulated_answers_need_no_integer_ids_outside_the_synthetic_world(one_thread) -> None:
     # Open Bandit's user ids are hashes: only the synthetic world's ids may be cast to its indices
     from dataclasses import replace

@@ -220,7 +220,7 @@ def test_an_epoch_of_a_log_larger_than_epoch_rows_is_a_fresh_random_part_of_it()
     the whole pass, and the epochs see different rows (each is the first 3 batches of a new shuffle)."""
     import lightning as L
 
-    from recause.tasks.train.fit import epoch_steps
+    from recause.models.gnn.batches import epoch_steps
 
     assert epoch_steps(8, None, 64) == 8 and epoch_steps(8, 200, 64) == 4 and epoch_steps(3, 200, 64) == 3
     assert epoch_steps(8, 1, 64) == 1

@@ -246,6 +246,17 @@ class ShardedChunks(Sampler[list[int]]):
             yield rows[rank::world].tolist()
 
 
+def epoch_steps(per_pass: int, epoch_rows: int | None, batch_size: int) -> int:
+    """Batches per epoch: a whole pass (``per_pass`` batches), or ⌈epoch_rows / batch_size⌉ when that is fewer.
+
+    Lightning takes the first that many of each epoch's batches (``limit_train_batches``); every epoch
+    draws a fresh seeded shuffle, so on a log larger than ``epoch_rows`` each epoch is a new random part of it.
+    """
+    if epoch_rows is None:
+        return per_pass
+    return max(1, min(per_pass, -(-epoch_rows // batch_size)))
+
+
 def fixed_batches(n_rows: int, batch_size: int, make: Callable[[Tensor, torch.Generator], Batch], seed: int) -> list[Batch]:
     """Deterministic batches over all rows in order (validation)."""
     g = torch.Generator().manual_seed(seed)

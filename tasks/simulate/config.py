@@ -23,6 +23,9 @@ class SimulateConfig(Section):
     text_dim: int = Field(16, ge=2, le=256, description="Principal components of the text vectors in a state.")
     epochs: int = Field(15, ge=1, description="Maximum epochs of the response model (early stopping on val/loss).")
     patience: int = Field(3, ge=1, description="Validation checks without improvement before stopping.")
+    epoch_slates: int | None = Field(
+        250_000, ge=1, description="Most training slates per epoch of the response model: on a larger log each epoch "
+        "is a fresh random part of this many (as gnn.epoch_rows), so patience costs a fixed amount of work; None = all.")
     batch_size: int = Field(1024, ge=8, description="Slates per step.")
     lr: float = Field(3e-3, gt=0, description="Generator learning rate (Adam).")
     backbone_lr_scale: float = Field(0.0, ge=0, le=1, description="Learning-rate share of the pre-trained backbone "

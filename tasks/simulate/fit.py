@@ -179,7 +179,7 @@ def fit_response(data: TrainingData, config: SimulateConfig, *, seed: int, threa
     import torch
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from recause.models.gnn.batches import EpochBatches, fixed_batches, loader
+    from recause.models.gnn.batches import EpochBatches, epoch_steps, fixed_batches, loader
     from recause.models.simulator.module import SimulatorModule
     from recause.models.simulator.response import SlateCritic
     from recause.tasks.train.callbacks import BestWeights, EpochTimer, quiet_lightning, torch_threads
@@ -207,19 +207,22 @@ def fit_response(data: TrainingData, config: SimulateConfig, *, seed: int, threa
             callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=monitor, mode="min", save_top_k=1))
         if pretrained is not None and val:  # the pre-trained start is a candidate too: fine-tuning must earn its place
             best.consider(_validation_loss(module, val), -1, module)
+        steps = epoch_steps(len(train), config.epoch_slates, config.batch_size)
         start = time.perf_counter()
         with quiet_lightning():
             trainer = L.Trainer(
                 max_epochs=config.epochs, accelerator="auto", devices=1, logger=logger if logger is not None else False,
                 callbacks=callbacks, enable_checkpointing=checkpoint_dir is not None, enable_progress_bar=False,
-                enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=max(1, len(train) // 2),
+                enable_model_summary=False, num_sanity_val_steps=0, limit_train_batches=steps,
+                log_every_n_steps=max(1, steps // 2),
             )
             trainer.fit(module, train_dataloaders=loader(train), val_dataloaders=loader(val) if val else None)
         best.restore(module)
         module.eval()
         generator = module.generator.cpu()
         history = {"epochs": float(trainer.current_epoch), "best_epoch": float(best.epoch), f"best_{monitor}": best.value,
-                   "seconds": time.perf_counter() - start, "seconds_per_epoch": timer.mean}
+                   "seconds": time.perf_counter() - start, "seconds_per_epoch": timer.mean, "steps_per_epoch": float(steps),
+                   "steps_per_pass": float(len(train))}
     return FittedResponse(generator, history)
 
 

@@ -188,17 +188,6 @@ def _head_bias(data, objective, logit, log_intensity) -> dict[str, float]:
     return bias
 
 
-def epoch_steps(per_pass: int, epoch_rows: int | None, batch_size: int) -> int:
-    """Batches per epoch: a whole pass (``per_pass`` batches), or ⌈epoch_rows / batch_size⌉ when that is fewer.
-
-    Lightning takes the first that many of each epoch's batches (``limit_train_batches``); every epoch
-    draws a fresh seeded shuffle, so on a log larger than ``epoch_rows`` each epoch is a new random part of it.
-    """
-    if epoch_rows is None:
-        return per_pass
-    return max(1, min(per_pass, -(-epoch_rows // batch_size)))
-
-
 def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, logger=None,
               checkpoint_dir: Path | None = None, callbacks: Sequence[object] = ()) -> TrainedModel:
     """Fit ``spec`` on ``split`` and return it with the best validation weights.
@@ -210,6 +199,7 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
+    from recause.models.gnn.batches import epoch_steps
     from recause.tasks.train.callbacks import (BestWeights, EpochChoice, EpochCurves, EpochTimer, ProcessThreads,
                                                quiet_lightning, torch_threads)
     from recause.tasks.train.data import UpliftCriterion
