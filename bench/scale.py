@@ -62,8 +62,9 @@ LARGE = "16x"  # the issue's world of ≥ 5 M interactions
 FITTED = ("default", "4x", "16x")  # the slope: from the default up, at one catalogue (smoke is fixed costs; wide is items)
 
 
-def run_cell(size: str, runner: str, timeout: float, seed: int) -> dict:
-    """One ``recause run`` of ``size`` under ``runner``: its stage seconds and peaks, or why it has none."""
+def run_cell(size: str, runner: str, timeout: float, seed: int, log: Path) -> dict:
+    """One ``recause run`` of ``size`` under ``runner``: its stage seconds and peaks, or why it has none.
+    The run's output goes to ``log`` (each model's epochs and patience, the simulator's parts)."""
     args = (*SIZES[size], *RUNNERS[runner], "--set", f"runtime.seed={seed}", "--fresh")
     row: dict = {"size": size, "runner": runner}
     with tempfile.TemporaryDirectory(prefix=f"recause-scale-{size}-") as root:
@@ -72,10 +73,12 @@ def run_cell(size: str, runner: str, timeout: float, seed: int) -> dict:
             done = faults.run(Path(root), *args, timeout=timeout)
         except subprocess.TimeoutExpired as expired:
             output = expired.stdout.decode() if isinstance(expired.stdout, bytes) else (expired.stdout or "")
+            log.write_text(output)
             stages, peaks, running = finished_stages(output)
             return row | {"status": f"timeout in {running}" if running else "timeout", "wall_s": time.perf_counter() - start,
                           "stages": stages, "peak_gb": peaks}
         row["wall_s"] = done.seconds
+        log.write_text((done.stdout or "") + (done.stderr or ""))
         if done.returncode != 0 or done.summary_path is None:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
             return row | {"status": f"exit {done.returncode}", "error": " | ".join(tail)}
@@ -218,7 +221,7 @@ def main() -> None:
                 parser.error(f"cell {size}:{runner}: sizes are {', '.join(SIZES)}; runners {', '.join(RUNNERS)}")
         for size, runner in cells:
             print(f"running {size} / {runner} ...", flush=True)
-            rows.append(run_cell(size, runner, args.timeout, args.seed))
+            rows.append(run_cell(size, runner, args.timeout, args.seed, args.out / f"{size}-{runner}.log"))
             (args.out / "scale.json").write_text(json.dumps({"rows": rows}, indent=2))
     plot(rows, args.out / "scale.png")
     print(report(rows, args.out))

@@ -205,6 +205,16 @@ def test_the_response_models_epoch_is_capped_at_epoch_slates(one_thread) -> None
         assert history["steps_per_epoch"] == (4 if cap else history["steps_per_pass"])
 
 
+def test_the_user_gans_epochs_fit_in_user_steps() -> None:
+    from recause.tasks.simulate.config import SimulateConfig
+    from recause.tasks.simulate.fit import user_epochs
+
+    config = SimulateConfig(user_epochs=150, user_steps=4000)
+    assert user_epochs(config, 12) == 150  # the default world: 12 batches of users, 1,800 steps
+    assert user_epochs(config, 188) == 21  # 48,000 users: 21 epochs, 3,948 steps
+    assert user_epochs(config, 5000) == 1 and user_epochs(config.model_copy(update={"user_steps": None}), 188) == 150
+
+
 def test_simulated_answers_need_no_integer_ids_outside_the_synthetic_world(one_thread) -> None:
     # Open Bandit's user ids are hashes: only the synthetic world's ids may be cast to its indices
     from dataclasses import replace

@@ -245,6 +245,24 @@ def test_an_epoch_of_a_log_larger_than_epoch_rows_is_a_fresh_random_part_of_it()
     assert 0 < len(rows.seen[0]) <= 3 * 16 and rows.seen[0] != rows.seen[1]  # a part of the rows, a new one each epoch
 
 
+def test_patience_is_cut_to_patience_rows_of_work_but_never_below_three_checks() -> None:
+    """patience_checks: 20 checks of 80 k rows (MovieLens) stay 20 under 2 M rows; checks of a capped
+    million rows wait ⌈2 M / 1 M⌉ = 2, raised to the floor of 3; a patience below the floor is kept.
+    In a fit, the early stopping waits the cut patience: it stops within 3 checks of its best."""
+    from recause.models.gnn.batches import patience_checks
+
+    assert patience_checks(20, 2_000_000, 80_000) == 20 and patience_checks(20, None, 10**9) == 20
+    assert patience_checks(6, 2_000_000, 1_000_000) == 3 and patience_checks(20, 2_000_000, 465_000) == 5
+    assert patience_checks(2, 2_000_000, 1_000_000) == 2 and patience_checks(6, 2_000_000, 250_000) == 6
+
+    data, split = coat_like_split()
+    for patience_rows, expected in ((1, 3), (None, 8)):
+        config = TrainConfig(epochs=60, batch_size=16, dim=8, num_layers=1, patience=8, lr=0.1, patience_rows=patience_rows)
+        history = train_model(split, data.meta, config, seed=2, threads=1).history
+        assert history["patience"] == expected
+        assert history["epochs"] < 60 and history["epochs"] - history["best_epoch"] <= expected + 1
+
+
 def test_causal_variant_beats_naive_on_causal_precision(world_split) -> None:
     dataset, split = world_split
     features = bow_features(split, dataset)

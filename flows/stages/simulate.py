@@ -36,5 +36,7 @@ def simulate_task(split: Split, dataset: Dataset, features: TextFeatures | None,
                           on_member=progress)
     if isinstance(result, str):
         return StageResult(None, {"simulate/skipped": result}, notes=(f"simulator not fitted: {result}",))
+    seconds = {k.rsplit("/", 1)[1]: v for k, v in result.metrics.items() if k.startswith("simulator/seconds/")}
+    logger.info("simulator fitted and checked: %s", ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items()))
     files = sorted((folder / "checkpoints").glob("*/best.ckpt")) + write_simulation(result, folder)
     return StageResult(result, result.metrics, tuple(files), (f"simulator fidelity {result.fidelity.reason}",))

@@ -27,8 +27,10 @@ def train_task(split: Split, dataset: Dataset, config: TrainConfig, features: Te
     logger = get_run_logger()
 
     def progress(name: str, m: TrainedModel) -> None:
-        logger.info("trained %s: %s; %d epochs, best %s=%.4f, %.2f s/epoch", name, m.plan.note, m.history["epochs"],
-                    m.plan.monitor, m.history[f"best_{m.plan.monitor}"], m.history["seconds_per_epoch"])
+        h = m.history
+        logger.info("trained %s: %s; %d epochs of %d steps (patience %d), best %s=%.4f, %.2f s/epoch", name, m.plan.note,
+                    h["epochs"], h["steps_per_epoch"], h["patience"], m.plan.monitor, h[f"best_{m.plan.monitor}"],
+                    h["seconds_per_epoch"])
 
     models = train_models(split, dataset.meta, config, features, seed=seed, threads=threads,
                           logger_for=lambda name: lightning_logger(target, name),

@@ -257,6 +257,22 @@ def epoch_steps(per_pass: int, epoch_rows: int | None, batch_size: int) -> int:
     return max(1, min(per_pass, -(-epoch_rows // batch_size)))
 
 
+def patience_checks(patience: int, patience_rows: int | None, rows_per_check: int, floor: int = 3) -> int:
+    """Validation checks early stopping waits for: ``patience``, or fewer when that many checks would
+    train on more than ``patience_rows`` rows — ⌈patience_rows / rows_per_check⌉, but at least
+    ``min(patience, floor)``.
+
+    On a small log a check comes every few thousand rows and ``patience`` decides; on a large one each
+    check is a whole (capped) epoch of up to a million rows, and waiting ``patience`` of them for an
+    improvement costs many passes of work the model chose against (on the 5.1 M-interaction world the
+    models' best checks came first). ``patience_rows=None`` keeps ``patience`` whatever the size.
+    """
+    if patience_rows is None:
+        return patience
+    by_work = -(-patience_rows // max(1, rows_per_check))
+    return max(min(patience, floor), min(patience, by_work))
+
+
 def fixed_batches(n_rows: int, batch_size: int, make: Callable[[Tensor, torch.Generator], Batch], seed: int) -> list[Batch]:
     """Deterministic batches over all rows in order (validation)."""
     g = torch.Generator().manual_seed(seed)

@@ -43,6 +43,9 @@ class SimulateConfig(Section):
     max_weight: float = Field(10.0, ge=1, description="Clip of a slate's importance weight.")
     ensemble: int = Field(3, ge=1, le=20, description="Simulators trained on different seeds; their spread enters the CIs.")
     user_epochs: int = Field(150, ge=1, description="Epochs of the user generator (WGAN-GP).")
+    user_steps: int | None = Field(
+        4000, ge=1, description="Most generator steps (batches of 256 users) of the user GAN: fewer epochs than "
+        "user_epochs when the users are many, so its cost stops growing with them; None = user_epochs whole passes.")
     user_lr: float = Field(1e-3, gt=0, description="Learning rate of the user generator and its critic (Adam, β = (0, 0.9)).")
     user_variance: float = Field(0.95, gt=0, le=1, description="Share of the user states' variance the user GAN models "
                                  "(on the leading principal axes; the rest is Gaussian).")

@@ -239,6 +239,14 @@ def _validation_loss(module, batches) -> float:
     return total / count
 
 
+def user_epochs(config: SimulateConfig, steps_per_epoch: int) -> int:
+    """Epochs of the user GAN: ``config.user_epochs``, or as many whole epochs as fit in ``config.user_steps``
+    steps (at least one) when that is fewer."""
+    if config.user_steps is None:
+        return config.user_epochs
+    return max(1, min(config.user_epochs, config.user_steps // max(1, steps_per_epoch)))
+
+
 def fit_user_generator(states: States, config: SimulateConfig, *, seed: int, threads: int, logger=None):
     """A conditional WGAN-GP of user states given their segment (:class:`recause.models.simulator.users.UserGenerator`)."""
     import lightning as L
@@ -269,7 +277,7 @@ def fit_user_generator(states: States, config: SimulateConfig, *, seed: int, thr
         state = (coords / scale).float()
         batches = EpochBatches(len(state), 256, lambda rows, g: {"state": state[rows], "condition": condition[rows]}, seed)
         with quiet_lightning():
-            trainer = L.Trainer(max_epochs=config.user_epochs, accelerator="auto", devices=1, logger=logger or False,
+            trainer = L.Trainer(max_epochs=user_epochs(config, len(batches)), accelerator="auto", devices=1, logger=logger or False,
                                 enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                                 log_every_n_steps=max(1, len(batches) // 2))
             trainer.fit(module, train_dataloaders=loader(batches))
@@ -309,6 +317,7 @@ def fit_simulator(split: Split, dataset: Dataset, features: TextFeatures | None,
     the user generator and the logging-policy imitation, on ``split``'s training part; on the causal
     GNN's states and pre-trained from its outcome heads when ``gnn`` is given."""
     data = training_data(split, dataset, features, config, gnn)
+    start = time.perf_counter()
     members = []
     for m in range(config.ensemble):
         name = f"simulator_{m}"
@@ -318,7 +327,12 @@ def fit_simulator(split: Split, dataset: Dataset, features: TextFeatures | None,
         members.append(fitted)
         if on_member is not None:
             on_member(m, fitted)
+    seconds = {"members": time.perf_counter() - start}
+    start = time.perf_counter()
     users = fit_user_generator(data.states, config, seed=seed, threads=threads)
+    seconds["user_gan"] = time.perf_counter() - start
+    start = time.perf_counter()
     imitation = fit_policy_imitation(split, data.states, config, seed=seed, threads=threads)
+    seconds["imitation"] = time.perf_counter() - start
     return Simulator([f.generator for f in members], data.states, imitation, users, data.train.n_positions,
-                     [f.history for f in members], config.mode)
+                     [f.history for f in members], config.mode, seconds)

@@ -32,6 +32,8 @@ class Simulator:
     n_positions: int
     histories: list[dict] = field(default_factory=list)
     mode: str = "gan"
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall seconds of each part of the fit: ``members``, ``user_gan``, ``imitation``."""
 
     @property
     def size(self) -> int:

@@ -7,6 +7,8 @@ estimates (:mod:`recause.tasks.contrast.stage`).
 
 from __future__ import annotations
 
+import time
+
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +83,7 @@ def run_simulate(split: Split, dataset: Dataset, features: TextFeatures | None, 
                 "shown and clicked), so there are no responses to simulate")
     simulator = fit_simulator(split, dataset, features, config, seed=seed, threads=threads, gnn=gnn,
                               logger_for=logger_for, checkpoint_root=checkpoint_root, on_member=on_member)
+    start = time.perf_counter()
     held = held_out_slates(split, simulator.n_positions)
     if len(held) == 0:
         raise ValueError(f"{dataset.meta.name}: no held-out slates to check the simulator on")
@@ -110,6 +113,8 @@ def run_simulate(split: Split, dataset: Dataset, features: TextFeatures | None, 
     metrics |= user_generator_fidelity(simulator, config, seed)
     if world is not None:
         metrics |= exposure_effect_error(simulator, split, world)
+    metrics |= {f"simulator/seconds/{part}": float(v) for part, v in simulator.seconds.items()}
+    metrics["simulator/seconds/checks"] = time.perf_counter() - start  # fidelity, user-generator and effect checks
     return SimulateResult(simulator, report, metrics)
 
 

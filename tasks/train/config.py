@@ -57,6 +57,10 @@ class TrainConfig(Section):
         "part of this many rows (batches of the epoch's own shuffle), so validation checks, patience and the chosen "
         "epoch come at a fixed amount of work whatever the log's size; None = every row every epoch.")
     patience: int | None = Field(None, ge=1, description="Validation checks without improvement before stopping; None = by regime.")
+    patience_rows: int | None = Field(
+        2_000_000, ge=1, description="Most training rows early stopping waits through for an improvement: the "
+        "patience in checks is cut to ⌈patience_rows / rows per check⌉ (never below 3 or gnn.patience) when a "
+        "check is that much work — only on logs of several hundred thousand rows; None = gnn.patience alone.")
     val_every: int = Field(1, ge=1, description="Epochs between validation checks.")
     monitor: str | None = Field(None, description="Validation metric for early stopping and the best checkpoint; "
                                 "None = val/auc (randomized split), val/ndcg_at_20 (ranking), val/auuc_ipw (uplift "

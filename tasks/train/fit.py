@@ -199,7 +199,7 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
-    from recause.models.gnn.batches import epoch_steps
+    from recause.models.gnn.batches import epoch_steps, patience_checks
     from recause.tasks.train.callbacks import (BestWeights, EpochChoice, EpochCurves, EpochTimer, ProcessThreads,
                                                quiet_lightning, torch_threads)
     from recause.tasks.train.data import UpliftCriterion
@@ -218,12 +218,13 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
         best = BestWeights(stop_on, stop_mode)
         timer, curves = EpochTimer(), EpochCurves()
         callbacks = [ProcessThreads(config.threads), timer, best, curves, *([choice] if choice is not None else []), *callbacks]
-        if built.val_loader is not None:
-            callbacks.append(EarlyStopping(stop_on, patience=config.patience, mode=stop_mode, check_finite=False))
-        if checkpoint_dir is not None:
-            callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=stop_on, mode=stop_mode, save_top_k=1))
         per_pass = len(built.train_loader)
         steps = epoch_steps(per_pass, config.epoch_rows, config.batch_size)
+        patience = patience_checks(config.patience, config.patience_rows, steps * config.batch_size * config.val_every)
+        if built.val_loader is not None:
+            callbacks.append(EarlyStopping(stop_on, patience=patience, mode=stop_mode, check_finite=False))
+        if checkpoint_dir is not None:
+            callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=stop_on, mode=stop_mode, save_top_k=1))
         start = time.perf_counter()
         with quiet_lightning():
             trainer = L.Trainer(
@@ -238,7 +239,7 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
         history = {
             "epochs": float(trainer.current_epoch), "best_epoch": float(best.epoch), f"best_{stop_on}": best.value,
             "seconds": time.perf_counter() - start, "seconds_per_epoch": timer.mean, "steps_per_epoch": float(steps),
-            "steps_per_pass": float(per_pass),
+            "steps_per_pass": float(per_pass), "patience": float(patience),
         }
         if choice is not None and choice.losses:
             index, reason = choice.choose()
