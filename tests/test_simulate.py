@@ -215,6 +215,28 @@ def test_the_user_gans_epochs_fit_in_user_steps() -> None:
     assert user_epochs(config, 5000) == 1 and user_epochs(config.model_copy(update={"user_steps": None}), 188) == 150
 
 
+def test_the_imitations_epoch_is_capped_at_imitation_rows(one_thread, monkeypatch) -> None:
+    """imitation_rows = 2,500 of a log with more shown rows: each of 2 epochs runs ⌈2,500 / 1,024⌉ = 3 batches."""
+    from recause.models.simulator.policy import PolicyImitation
+    from recause.tasks.data.split import SplitConfig, split_dataset
+    from recause.tasks.data.synthetic import load_synthetic
+    from recause.tasks.simulate.config import SimulateConfig
+    from recause.tasks.simulate.fit import fit_policy_imitation, training_data
+
+    data = load_synthetic(WorldConfig(n_users=400, n_items=60, n_topics=4, slate_size=4, mean_sessions=6), seed=2)
+    split = split_dataset(data, SplitConfig(), seed=2)
+    shown = int(split.train["exposed"].fillna(False).sum())
+    assert shown > 4 * 1024
+    calls: list[int] = []
+    loss = PolicyImitation.loss
+    monkeypatch.setattr(PolicyImitation, "loss", lambda self, u, i: calls.append(len(i)) or loss(self, u, i))
+    for cap, batches in ((2_500, 2 * 3), (None, 2 * -(-shown // 1024))):
+        calls.clear()
+        config = SimulateConfig(imitation_epochs=2, imitation_rows=cap)
+        fit_policy_imitation(split, training_data(split, data, None, config).states, config, seed=1, threads=1)
+        assert len(calls) == batches and sum(calls) == 2 * (cap or shown)
+
+
 def test_simulated_answers_need_no_integer_ids_outside_the_synthetic_world(one_thread) -> None:
     # Open Bandit's user ids are hashes: only the synthetic world's ids may be cast to its indices
     from dataclasses import replace

@@ -52,6 +52,9 @@ class SimulateConfig(Section):
     user_axes: int = Field(32, ge=1, description="Most principal axes the user GAN models.")
     generated_users: int = Field(2000, ge=10, description="Users drawn from the user generator for its fidelity check.")
     imitation_epochs: int = Field(3, ge=1, description="Epochs of the logging-policy imitation.")
+    imitation_rows: int | None = Field(
+        1_000_000, ge=1, description="Most shown rows per epoch of the imitation: on a larger log each epoch is a "
+        "fresh random part of this many; None = every shown row every epoch.")
     n_bootstrap: int = Field(200, ge=20, le=10_000, description="Bootstrap resamples of the rounds per ensemble member.")
     alpha: float = Field(0.05, gt=0.0, lt=0.5, description="1 − confidence level of the intervals.")
     max_c2st_auc: float = Field(0.6, gt=0.5, le=1.0, description="The fidelity check fails when the two-sample test's "

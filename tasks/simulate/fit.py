@@ -285,7 +285,9 @@ def fit_user_generator(states: States, config: SimulateConfig, *, seed: int, thr
 
 
 def fit_policy_imitation(split: Split, states: States, config: SimulateConfig, *, seed: int, threads: int):
-    """Softmax regression of the logged items on user and item states (:class:`recause.models.simulator.policy.PolicyImitation`)."""
+    """Softmax regression of the logged items on user and item states (:class:`recause.models.simulator.policy.PolicyImitation`):
+    ``config.imitation_epochs`` epochs of at most ``config.imitation_rows`` shown rows each (a fresh seeded
+    random part of a larger log), batches of 1,024."""
     import torch
 
     from recause.models.simulator.policy import PolicyImitation
@@ -295,16 +297,18 @@ def fit_policy_imitation(split: Split, states: States, config: SimulateConfig, *
     with torch_threads(threads):
         torch.manual_seed(seed)
         model = PolicyImitation(states.user.shape[1], torch.as_tensor(states.item), config.hidden, states.n_topics)
-        users = torch.as_tensor(states.user)[torch.as_tensor(np.array(shown["user"], dtype=np.int64))]
+        user_states = torch.as_tensor(states.user)
+        users = torch.as_tensor(np.array(shown["user"], dtype=np.int64))  # states gathered per batch, not per shown row
         items = torch.as_tensor(np.array(shown["item"], dtype=np.int64))
         optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
         g = torch.Generator().manual_seed(seed)
+        rows_per_epoch = min(len(items), config.imitation_rows or len(items))
         for _ in range(config.imitation_epochs):
-            perm = torch.randperm(len(items), generator=g)
-            for start in range(0, len(items), 1024):
+            perm = torch.randperm(len(items), generator=g)[:rows_per_epoch]
+            for start in range(0, rows_per_epoch, 1024):
                 rows = perm[start : start + 1024]
                 optimiser.zero_grad()
-                loss = model.loss(users[rows], items[rows])
+                loss = model.loss(user_states[users[rows]], items[rows])
                 loss.backward()
                 optimiser.step()
     return model.eval()
