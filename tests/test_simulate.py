@@ -205,6 +205,25 @@ def test_the_response_models_epoch_is_capped_at_epoch_slates(one_thread) -> None
         assert history["steps_per_epoch"] == (4 if cap else history["steps_per_pass"])
 
 
+def test_a_fall_of_val_loss_below_min_delta_does_not_reset_the_members_patience(one_thread) -> None:
+    """min_delta = 1 (no epoch's fall can reach it): after the first check, patience 2 ends the fit at 3 epochs of
+    the 12 allowed, where min_delta = 0 lets a slowly falling val/loss run on; the best epoch's weights are
+    still the lowest val/loss seen."""
+    from recause.tasks.data.split import SplitConfig, split_dataset
+    from recause.tasks.data.synthetic import load_synthetic
+    from recause.tasks.simulate.config import SimulateConfig
+    from recause.tasks.simulate.fit import fit_response, training_data
+
+    data = load_synthetic(WorldConfig(n_users=150, n_items=60, n_topics=4, slate_size=4, mean_sessions=6), seed=2)
+    split = split_dataset(data, SplitConfig(), seed=2)
+    histories = {}
+    for min_delta in (0.0, 1.0):
+        config = SimulateConfig(epochs=12, patience=2, min_delta=min_delta, batch_size=32, lr=3e-4, mode="ipw_likelihood")
+        histories[min_delta] = fit_response(training_data(split, data, None, config), config, seed=7, threads=1).history
+    assert histories[1.0]["epochs"] == 3 and 0 <= histories[1.0]["best_epoch"] <= 2
+    assert histories[0.0]["epochs"] > 3
+
+
 def test_the_user_gans_epochs_fit_in_user_steps() -> None:
     from recause.tasks.simulate.config import SimulateConfig
     from recause.tasks.simulate.fit import user_epochs

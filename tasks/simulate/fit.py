@@ -202,7 +202,8 @@ def fit_response(data: TrainingData, config: SimulateConfig, *, seed: int, threa
         best, timer = BestWeights(monitor, "min"), EpochTimer()
         callbacks = [timer, best]
         if val:
-            callbacks.append(EarlyStopping(monitor, patience=config.patience, mode="min", check_finite=False))
+            callbacks.append(EarlyStopping(monitor, patience=config.patience, min_delta=config.min_delta, mode="min",
+                                           check_finite=False))
         if checkpoint_dir is not None:
             callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=monitor, mode="min", save_top_k=1))
         if pretrained is not None and val:  # the pre-trained start is a candidate too: fine-tuning must earn its place
