@@ -109,34 +109,6 @@ def _by_reference(items: list[Any], common: dict[str, Any]) -> Iterator[tuple[li
         os.unlink(path)
 
 
-def warm_workers() -> bool:
-    """On a Dask runner: start its cluster now and have every worker import what the shards run, in the
-    background, while the stages before the sharded ones compute; True when there were workers to warm.
-
-    prefect-dask starts a local cluster at the first task submitted, so without this the first sharded
-    stage (evaluate) waited for the workers to spawn and import torch and the stages' modules
-    (measured on the default world: evaluate took 15.5 s on Dask against 6.3 s in order).
-    """
-    context = FlowRunContext.get()
-    runner = context.task_runner if context is not None else None
-    if type(runner).__name__ != "DaskTaskRunner":
-        return False
-    from distributed import fire_and_forget
-
-    client = runner.client  # the property starts (or connects to) the cluster
-    for worker in client.scheduler_info()["workers"]:
-        fire_and_forget(client.submit(_import_shard_modules, workers=[worker], allow_other_workers=False, pure=False))
-    return True
-
-
-def _import_shard_modules() -> None:
-    """What a worker's first shard would import (torch, the evaluate and contrast stages, their estimators)."""
-    import recause.tasks.contrast.stage  # noqa: F401
-    import recause.tasks.evaluate  # noqa: F401
-    import recause.tasks.simulate.simulator  # noqa: F401
-    import torch  # noqa: F401
-
-
 def shard_map() -> MapShards:
     """:func:`submitted` inside a flow run on a parallel runner, else :func:`~recause.tasks.shards.in_order`."""
     context = FlowRunContext.get()

@@ -184,33 +184,3 @@ def test_local_dask_workers_keep_mallocs_adaptive_threshold() -> None:
     task_runner(RuntimeConfig(task_runner="dask"))
     spawned = _get_env_variables("distributed.nanny.pre-spawn-environ")
     assert "MALLOC_TRIM_THRESHOLD_" not in spawned and spawned["OMP_NUM_THREADS"] == "1"
-
-
-def test_dask_workers_are_started_and_import_the_shards_modules_before_the_first_shard(prefect_harness) -> None:
-    """warm_workers: on a local Dask cluster the workers exist, and come to hold torch and the contrast
-    stage's modules, before any task was submitted; on the sequential runner there is nothing to warm."""
-    from prefect import flow
-    from prefect.context import FlowRunContext
-
-    from recause.flows.config import RuntimeConfig
-    from recause.flows.runners import task_runner
-    from recause.flows.shards import warm_workers
-
-    def imported() -> bool:
-        return "torch" in sys.modules and "recause.tasks.contrast.stage" in sys.modules
-
-    @flow(task_runner=task_runner(RuntimeConfig(task_runner="dask", dask_workers=1)))
-    def on_dask() -> bool:
-        assert warm_workers()
-        client = FlowRunContext.get().task_runner.client
-        deadline = time.monotonic() + 120
-        while not all(client.run(imported).values()):
-            assert time.monotonic() < deadline, "the worker never imported the shards' modules"
-            time.sleep(0.5)
-        return True
-
-    @flow
-    def in_order() -> bool:
-        return warm_workers()
-
-    assert on_dask() and not in_order()
