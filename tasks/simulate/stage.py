@@ -8,7 +8,6 @@ estimates (:mod:`recause.tasks.contrast.stage`).
 from __future__ import annotations
 
 import time
-
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

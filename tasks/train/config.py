@@ -59,7 +59,7 @@ class TrainConfig(Section):
     patience: int | None = Field(None, ge=1, description="Validation checks without improvement before stopping; None = by regime.")
     patience_rows: int | None = Field(
         2_000_000, ge=1, description="Most training rows early stopping waits through for an improvement: the "
-        "patience in checks is cut to ⌈patience_rows / rows per check⌉ (never below 3 or gnn.patience) when a "
+        "patience in checks is cut to ⌈patience_rows / rows per check⌉ (never below the smaller of 3 and the patience) when a "
         "check is that much work — only on logs of several hundred thousand rows; None = gnn.patience alone.")
     val_every: int = Field(1, ge=1, description="Epochs between validation checks.")
     monitor: str | None = Field(None, description="Validation metric for early stopping and the best checkpoint; "
