@@ -62,8 +62,8 @@ def submit(page, url: str, deployment_id: str, tmp_path: Path, wait: float = 90.
 
     The UI navigates back to the deployment after the POST returns, but under CI load that POST
     (SQLite behind the ephemeral server) has taken longer than a navigation timeout, so the test waits
-    on the run itself. A click that created nothing (the page still on the form) is repeated once;
-    whatever the outcome, the page after the click is kept as ``prefect-submitted.png``.
+    on the run itself. A click that created nothing (the page still on the form) is repeated once; when
+    no run comes, the page is kept as ``prefect-submitted.png`` and the server log's tail is in the error.
     """
     for attempt in range(2):
         page.get_by_role("button", name="Submit").click()
