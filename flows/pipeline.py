@@ -30,6 +30,7 @@ from recause.flows.recovery import PREFECT_OWNER_PREFIX
 from recause.flows.resume import KeyContext, StageStore, Unkeyable, derived_key, stage_key
 from recause.flows.runners import SequentialTaskRunner
 from recause.flows.runs import Owner, claim_run_folder
+from recause.flows.shards import warm_workers
 from recause.flows.stages import StageResult
 from recause.flows.stages.baselines import baselines_task
 from recause.flows.stages.contrast import contrast_task
@@ -115,6 +116,8 @@ def pipeline(config: PipelineConfig) -> dict[str, Any]:
         **{f"version.{k}": v for k, v in package_versions().items()},
     }
     tracker.start(run_name(config.data.dataset, config.preset, config.runtime.seed), config.flat(), tags)
+    if warm_workers():
+        logger.info("task runner %s: workers started, importing in the background", config.runtime.task_runner)
     provenance = _provenance(config, tags, tracker)
     _write_provenance(folder, provenance)
     summary: dict[str, Any] = {"run/dataset": config.data.dataset, "run/preset": config.preset}

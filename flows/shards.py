@@ -1,28 +1,34 @@
 """Shards submitted to the flow run's task runner: the :data:`~recause.tasks.shards.MapShards` the flow layer supplies.
 
-Inside a flow run whose runner runs tasks in parallel (``runtime.task_runner`` threads or dask,
-:mod:`recause.flows.runners`), :func:`shard_map` returns a mapper that submits one Prefect task
-``shard`` per item (``shard.map``) and waits for their results in order; elsewhere (the sequential
-runner, a task's ``.fn()`` in a test) it is :func:`~recause.tasks.shards.in_order`.
+A stage task takes its mapper from :func:`shard_map`, a context around the stage's work. Inside a flow
+run whose runner runs tasks in parallel (``runtime.task_runner`` threads or dask,
+:mod:`recause.flows.runners`) it is a :class:`Shards`: each call submits one Prefect task ``shard`` per
+item (``shard.map``) and returns at once; the results come back in the items' order as a
+:class:`Results`, and reading one waits for it — so a stage can submit its shards early, do its own
+work while the workers compute, and read them when it needs them. Elsewhere (the sequential runner,
+a task's ``.fn()`` in a test) it is :func:`~recause.tasks.shards.in_order`.
 
-On a local Dask cluster the items and the arguments every shard shares (the split, the policies
-with the models they close over, the simulator: up to ~170 MB on the default world) are written
-once to a file (cloudpickle: what items share is written once) and each shard carries only its
-item's position and the file's path (:class:`SharedInputs`); a worker process loads the file at its
-first shard and keeps it for the rest of the map (:func:`shared_inputs`). Sent with every shard
+On a local Dask cluster every argument the shards take (an item, or one of the arguments every shard
+shares: the split, the policies with the models they close over, the simulator) is written once per
+*stage* to a file (cloudpickle), however many maps of the stage take it — the same object, by
+identity — and each shard carries only the files' paths (:class:`Stored`); a worker process loads a
+file at its first shard that needs it and keeps it for the rest of the stage (:func:`loaded`). The
+objects must not change while the stage runs (the stages' inputs never do). Sent with every shard
 instead, Dask hashed and pickled them in the run's process for each one, which cost more than the
-shards computed. On a scheduler of one's own (``runtime.dask_address``, workers that may not see
-this machine's files) and on threads (one process, nothing is pickled) they travel by value.
+shards computed. On a scheduler of one's own (``runtime.dask_address``, workers that may not see this
+machine's files) and on threads (one process, nothing is pickled) they travel by value.
 """
 
 from __future__ import annotations
 
-import os
 import pickle
+import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect import task, unmapped
@@ -32,48 +38,119 @@ from recause.flows.runners import SequentialTaskRunner
 from recause.flows.stages import TASK_OPTIONS
 from recause.tasks.shards import MapShards, in_order
 
+PLAIN = (str, bytes, int, float, bool, type(None))
+"""Arguments that travel by value even on a local cluster: a file each would cost more than they do."""
+
 
 @dataclass(frozen=True)
-class SharedInputs:
-    """A map's items and common arguments, written once to ``path`` (cloudpickle) for worker processes on this machine."""
+class Stored:
+    """One shard argument written once to ``path`` (cloudpickle) by the stage whose store is ``scope``."""
 
+    scope: str
     path: str
 
 
-_LOADED: dict[str, dict[str, Any]] = {}  # per worker process: the SharedInputs file it read last
+_LOADED: dict[str, Any] = {}  # per worker process: path -> object, for the stage whose scope is in _SCOPE
+_SCOPE: list[str] = [""]
 
 
-def shared_inputs(shared: SharedInputs) -> dict[str, Any]:
-    """``{"items": [...], "common": {...}}`` from the file (read once per process and map, then kept)."""
-    if shared.path not in _LOADED:
+def loaded(value: Any) -> Any:
+    """``value`` itself, or for a :class:`Stored` the object in its file (read once per process and stage, then kept;
+    a shard of another stage first drops what the last stage's shards loaded)."""
+    if not isinstance(value, Stored):
+        return value
+    if value.scope != _SCOPE[0]:
+        _LOADED.clear()
+        _SCOPE[0] = value.scope
+    if value.path not in _LOADED:
         import cloudpickle
 
-        _LOADED.clear()  # one map's inputs at a time
-        with open(shared.path, "rb") as handle:
-            _LOADED[shared.path] = cloudpickle.load(handle)
-    return _LOADED[shared.path]
+        with open(value.path, "rb") as handle:
+            _LOADED[value.path] = cloudpickle.load(handle)
+    return _LOADED[value.path]
 
 
 @task(name="shard", **TASK_OPTIONS)
-def shard(fn: Callable[..., Any], item: Any, common: Mapping[str, Any] | SharedInputs) -> Any:
-    """One shard, on whichever worker the runner picked: ``fn(item, **common)``, where with
-    :class:`SharedInputs` the item is its position in the file's items; torch on one thread there
-    (the workers share the cores)."""
+def shard(fn: Callable[..., Any], item: Any, common: Mapping[str, Any]) -> Any:
+    """One shard, on whichever worker the runner picked: ``fn(item, **common)``, each argument :func:`loaded`
+    from its file where it is :class:`Stored`; torch on one thread there (the workers share the cores)."""
     import torch
 
     torch.set_num_threads(1)
-    if isinstance(common, SharedInputs):
-        loaded = shared_inputs(common)
-        return fn(loaded["items"][item], **loaded["common"])
-    return fn(item, **common)
+    return fn(loaded(item), **{name: loaded(value) for name, value in common.items()})
 
 
-def submitted(fn: Callable[..., Any], items: Sequence[Any], common: Mapping[str, Any]) -> list[Any]:
-    """``fn`` over ``items`` as mapped ``shard`` tasks named after ``fn``, on the flow run's task runner."""
-    with _by_reference(list(items), dict(common)) as (mapped, shared):
+class Results(Sequence):
+    """A map's results in its items' order; reading one waits for its shard (and raises what the shard raised)."""
+
+    def __init__(self, futures: Sequence[Any]) -> None:
+        self._futures = list(futures)
+        self._done: dict[int, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self._futures)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        position = range(len(self))[index]
+        if position not in self._done:
+            self._done[position] = self._futures[position].result()
+        return self._done[position]
+
+    def wait(self) -> None:
+        """Until every shard has finished, whatever it returned or raised."""
+        for future in self._futures:
+            future.wait()
+
+
+class Shards:
+    """One stage's mapper on the flow run's parallel task runner: ``self(fn, items, common)`` submits
+    ``fn(item, **common)`` per item as a ``shard:<fn>`` task and returns its :class:`Results` at once.
+
+    ``by_file``: write the arguments to this stage's files (:class:`Stored`; a local Dask cluster), else
+    send them by value. :meth:`close` waits for every shard submitted and removes the files."""
+
+    def __init__(self, by_file: bool) -> None:
+        self.by_file = by_file
+        self.scope = uuid.uuid4().hex
+        self._folder: Path | None = None
+        self._stored: dict[int, tuple[Any, Stored]] = {}  # id -> (the object, kept so its id stays its own; its file)
+        self._maps: list[Results] = []
+
+    def __call__(self, fn: Callable[..., Any], items: Sequence[Any], common: Mapping[str, Any]) -> Results:
+        items = [self._reference(item) for item in items]
+        common = {name: self._reference(value) for name, value in common.items()}
         with _without_the_stage_context():
-            futures = shard.with_options(name=f"shard:{fn.__name__}").map(unmapped(fn), mapped, unmapped(shared))
-        return [future.result() for future in futures]  # before the shared file goes
+            futures = shard.with_options(name=f"shard:{fn.__name__}").map(unmapped(fn), items, unmapped(common))
+        results = Results(futures)
+        self._maps.append(results)
+        return results
+
+    def _reference(self, value: Any) -> Any:
+        """``value`` or, on a local cluster, the :class:`Stored` file holding it (written at its first use in the stage)."""
+        if not self.by_file or isinstance(value, PLAIN):
+            return value
+        if id(value) not in self._stored:
+            import cloudpickle
+
+            if self._folder is None:
+                self._folder = Path(tempfile.mkdtemp(prefix="recause-shard-inputs-"))
+            path = self._folder / f"{len(self._stored)}.pkl"
+            with open(path, "wb") as out:
+                cloudpickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
+            self._stored[id(value)] = (value, Stored(self.scope, str(path)))
+        return self._stored[id(value)][1]
+
+    def close(self) -> None:
+        """Wait for every shard this stage submitted (none may still read a file), then remove the files."""
+        try:
+            for results in self._maps:
+                results.wait()
+        finally:
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+            self._stored.clear()
 
 
 @contextmanager
@@ -89,29 +166,55 @@ def _without_the_stage_context() -> Iterator[None]:
         TaskRunContext.__var__.reset(token)
 
 
-@contextmanager
-def _by_reference(items: list[Any], common: dict[str, Any]) -> Iterator[tuple[list[Any], dict[str, Any] | SharedInputs]]:
-    """On a local Dask cluster, the items' positions and a :class:`SharedInputs` file holding the items and
-    ``common`` while the shards run; else ``items`` and ``common`` themselves."""
+WARM_IMPORTS = (
+    "torch",
+    "prefect.task_engine",  # what runs each shard task
+    "recause.models.gnn.module",  # Lightning and PyG: unpickling a GNN policy imports them (~10 s cold here)
+    "recause.tasks.evaluate",
+    "recause.tasks.contrast.stage",
+    "recause.tasks.simulate.simulator",
+)
+"""What a worker's first shards would import, imported by :func:`warm_workers` ahead of them."""
+
+
+def warm_workers() -> bool:
+    """On a Dask runner: start (or connect to) its cluster now, and have every worker import :data:`WARM_IMPORTS`
+    in the background while the stages before the sharded ones compute; True when there were workers to warm.
+
+    prefect-dask starts a local cluster at the first task submitted; without this the first sharded stage
+    (evaluate) waited for the workers to spawn and import, and its GNN policies' shards for Lightning.
+    """
     context = FlowRunContext.get()
     runner = context.task_runner if context is not None else None
-    if type(runner).__name__ != "DaskTaskRunner" or getattr(runner, "address", None):
-        yield items, common
-        return
-    import cloudpickle
+    if type(runner).__name__ != "DaskTaskRunner":
+        return False
+    from distributed import fire_and_forget
 
-    handle, path = tempfile.mkstemp(prefix="recause-shard-inputs-", suffix=".pkl")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            cloudpickle.dump({"items": items, "common": common}, out, protocol=pickle.HIGHEST_PROTOCOL)
-        yield list(range(len(items))), SharedInputs(path)
-    finally:
-        os.unlink(path)
+    client = runner.client  # the property starts (or connects to) the cluster
+    for worker in client.scheduler_info()["workers"]:
+        fire_and_forget(client.submit(import_modules, WARM_IMPORTS, workers=[worker], allow_other_workers=False, pure=False))
+    return True
 
 
-def shard_map() -> MapShards:
-    """:func:`submitted` inside a flow run on a parallel runner, else :func:`~recause.tasks.shards.in_order`."""
+def import_modules(names: Sequence[str]) -> None:
+    """Import each module in ``names`` (in a worker: :func:`warm_workers`)."""
+    import importlib
+
+    for name in names:
+        importlib.import_module(name)
+
+
+@contextmanager
+def shard_map() -> Iterator[MapShards]:
+    """A stage's mapper for the duration of the ``with``: :class:`Shards` inside a flow run on a parallel runner
+    (closed at the end), else :func:`~recause.tasks.shards.in_order`."""
     context = FlowRunContext.get()
-    if context is None or context.task_runner is None or isinstance(context.task_runner, SequentialTaskRunner):
-        return in_order
-    return submitted
+    runner = context.task_runner if context is not None else None
+    if runner is None or isinstance(runner, SequentialTaskRunner):
+        yield in_order
+        return
+    shards = Shards(by_file=type(runner).__name__ == "DaskTaskRunner" and not getattr(runner, "address", None))
+    try:
+        yield shards
+    finally:
+        shards.close()

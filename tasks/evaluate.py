@@ -240,6 +240,7 @@ def evaluate_policies(
     policies = {name: p for s in policy_sets for name, p in s.policies.items()}
     oracles = frozenset().union(*(s.oracles for s in policy_sets))
     scored = map_shards(policy_metrics, list(policies.values()), {"split": split, "config": config, "world": world})
+    reference = logging_policy_truth(world, split) if world is not None else {}  # while the shards run, where they run elsewhere
     test = {name: t for name, (t, _) in zip(policies, scored)}
     val = {name: v for name, (_, v) in zip(policies, scored)}
     candidates = {n: v[metric] for n, v in val.items() if n not in oracles and metric in v}
@@ -247,7 +248,6 @@ def evaluate_policies(
     choice = model_choice(leader, policies, split, config, metric, set(candidates)) if leader is not None else None
     skipped = {name: reason for s in policy_sets for name, reason in s.skipped.items()}
     prefixes = {name: s.prefix for s in policy_sets for name in [*s.policies, *s.skipped]}
-    reference = logging_policy_truth(world, split) if world is not None else {}
     return Evaluation(test, val, metric, choice.name if choice else None, skipped, reference, prefixes, choice)
 
 

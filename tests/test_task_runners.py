@@ -56,6 +56,36 @@ def test_estimates_by_estimator_equal_one_paired_bootstrap_over_every_policy() -
         assert sharded[name] == whole, name
 
 
+def test_the_two_action_form_by_user_shards_equals_it_in_one_piece() -> None:
+    """compress's shards (runs of whole user blocks, computed elsewhere in any order) give exactly the one-shard arrays."""
+    from recause.tasks.contrast.estimation import compressed_from, fit_reward_model, logged_rounds, start_compress
+    from recause.tasks.contrast.interventions import SlotFree
+    from recause.models.world.scm import WorldConfig
+    from recause.tasks.data.split import SplitConfig, split_dataset
+    from recause.tasks.data.synthetic import load_synthetic
+
+    data = load_synthetic(WorldConfig(n_users=90, n_items=40, n_topics=4, slate_size=3, mean_sessions=4), seed=5)
+    split = split_dataset(data, SplitConfig(), seed=5)
+    rounds = logged_rounds(split, None, 2000, 5)
+    rng = np.random.default_rng(5)
+    table = rng.dirichlet(np.ones(split.n_items), split.n_users)
+    def by_slot(users: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        sharper = table[users] ** (1.0 + slots[:, None])
+        return sharper / sharper.sum(axis=1, keepdims=True)
+
+    policies = {"flat": SlotFree(lambda users: table[users]), "by_slot": by_slot}
+    model, context = fit_reward_model(rounds, split.n_users, np.zeros(split.n_items), folds=2, seed=5)
+    world = (data.world, split.users.ids.astype(np.int64), split.items.ids.astype(np.int64))
+    tau = rng.normal(size=(split.n_users, split.n_items))
+    args = (policies, rounds, model, context, world, 8, lambda users: tau[users])
+    whole = compressed_from(start_compress(*args, shards=1))
+    sharded = compressed_from(start_compress(*args, map_shards=elsewhere, shards=4))
+    assert len(np.unique(rounds.user)) > 3 * 8  # four shards of whole blocks
+    for name in policies:
+        for field in ("action_dist", "q_hat", "truth", "caused", "caused_hat", "caused_seen"):
+            assert np.array_equal(getattr(whole[name], field), getattr(sharded[name], field)), (name, field)
+
+
 def test_evaluation_by_policy_is_the_same_wherever_each_policy_is_scored() -> None:
     from recause.models.world.scm import WorldConfig
     from recause.tasks.baselines import BaselinesConfig, build_baselines
@@ -163,7 +193,8 @@ def test_shards_on_threads_leave_the_stage_inputs_behind(prefect_harness) -> Non
     def stage(inputs: np.ndarray) -> tuple[list[int], dict, dict]:
         with _without_the_stage_context():
             shipped = serialize_context()["task_run_context"]
-        return shard_map()(twice, [3, 1, 2], {"offset": 10}), shipped, serialize_context()["task_run_context"]
+        with shard_map() as map_shards:
+            return list(map_shards(twice, [3, 1, 2], {"offset": 10})), shipped, serialize_context()["task_run_context"]
 
     @flow(task_runner=task_runner(RuntimeConfig(task_runner="threads", dask_workers=2)))
     def pipeline() -> tuple[list[int], dict, dict]:
@@ -172,6 +203,64 @@ def test_shards_on_threads_leave_the_stage_inputs_behind(prefect_harness) -> Non
     results, shipped, inside = pipeline()
     assert results == [16, 12, 14]
     assert "inputs" in inside["parameters"] and shipped == {}
+
+
+def wait_for_the_stage(item: int, started: str) -> int:
+    """A shard that waits until its stage has gone on past the map (the file ``started``) and fails if it never does."""
+    deadline = time.monotonic() + 20
+    while not Path(started).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the stage did not go on while its shards ran")
+        time.sleep(0.02)
+    return item + 1
+
+
+def test_a_map_on_a_parallel_runner_returns_before_its_shards_finish(prefect_harness, tmp_path) -> None:
+    """The stage goes on with its own work while the shards run, and reads their results later in the items' order
+    (with a blocking map the shards would wait for a file the stage writes only after the map returned)."""
+    from prefect import flow, task
+
+    from recause.flows.config import RuntimeConfig
+    from recause.flows.runners import task_runner
+    from recause.flows.shards import shard_map
+
+    started = tmp_path / "started"
+
+    @task
+    def stage() -> list[int]:
+        with shard_map() as map_shards:
+            results = map_shards(wait_for_the_stage, [1, 2, 3], {"started": str(started)})
+            started.touch()  # the stage's own work
+            return list(results)
+
+    @flow(task_runner=task_runner(RuntimeConfig(task_runner="threads", dask_workers=3)))
+    def pipeline() -> list[int]:
+        return stage()
+
+    assert pipeline() == [2, 3, 4]
+
+
+def test_a_stages_arguments_go_to_one_file_each_however_many_maps_take_them(tmp_path) -> None:
+    """On a local cluster an object is written once per stage (by identity), plain values travel as they are, a
+    worker keeps what it loaded for the stage and drops it at another stage's first shard, and closing the stage
+    removes its files."""
+    from recause.flows import shards
+    from recause.flows.shards import Shards, Stored, loaded
+
+    big, other = np.arange(1000.0), np.arange(1000.0)
+    stage = Shards(by_file=True)
+    first, again, twin = stage._reference(big), stage._reference(big), stage._reference(other)
+    assert isinstance(first, Stored) and again == first and twin != first  # the same object once; an equal one apart
+    assert stage._reference("ipw") == "ipw" and stage._reference(3) == 3 and stage._reference(None) is None
+    folder = Path(first.path).parent
+    assert sorted(p.name for p in folder.iterdir()) == ["0.pkl", "1.pkl"]
+    assert np.array_equal(loaded(first), big) and loaded(first) is loaded(again)  # read once, then kept
+    assert set(shards._LOADED) == {first.path}
+    later = Shards(by_file=True)
+    assert loaded(later._reference(np.ones(3))).sum() == 3.0 and first.path not in shards._LOADED
+    stage.close()
+    later.close()
+    assert not folder.exists() and not Path(first.path).exists()
 
 
 def test_local_dask_workers_keep_mallocs_adaptive_threshold() -> None:
@@ -184,3 +273,34 @@ def test_local_dask_workers_keep_mallocs_adaptive_threshold() -> None:
     task_runner(RuntimeConfig(task_runner="dask"))
     spawned = _get_env_variables("distributed.nanny.pre-spawn-environ")
     assert "MALLOC_TRIM_THRESHOLD_" not in spawned and spawned["OMP_NUM_THREADS"] == "1"
+
+
+def test_dask_workers_are_started_and_import_the_shards_modules_before_the_first_shard(prefect_harness) -> None:
+    """warm_workers: on a local Dask cluster the workers exist, and come to hold Lightning (what a GNN policy
+    unpickles), torch and the sharded stages' modules, before any task was submitted; on the sequential runner
+    there is nothing to warm."""
+    from prefect import flow
+    from prefect.context import FlowRunContext
+
+    from recause.flows.config import RuntimeConfig
+    from recause.flows.runners import task_runner
+    from recause.flows.shards import WARM_IMPORTS, warm_workers
+
+    def imported() -> bool:
+        return all(name in sys.modules for name in WARM_IMPORTS) and "lightning" in sys.modules
+
+    @flow(task_runner=task_runner(RuntimeConfig(task_runner="dask", dask_workers=1)))
+    def on_dask() -> bool:
+        assert warm_workers()
+        client = FlowRunContext.get().task_runner.client
+        deadline = time.monotonic() + 120
+        while not all(client.run(imported).values()):
+            assert time.monotonic() < deadline, "the worker never imported the shards' modules"
+            time.sleep(0.5)
+        return True
+
+    @flow
+    def in_order() -> bool:
+        return warm_workers()
+
+    assert on_dask() and not in_order()

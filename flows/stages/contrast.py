@@ -35,7 +35,8 @@ def contrast_task(split: Split, dataset: Dataset, policy_sets: list[PolicySet], 
     embed = None
     if encoder is not None and simulation is not None and any(isinstance(s, ItemEdit) for s in config.interventions):
         embed = encoder.embed()
-    result = run_contrast(split, dataset, policy_sets, features, config, seed, simulation, embed, shard_map())
+    with shard_map() as map_shards:
+        result = run_contrast(split, dataset, policy_sets, features, config, seed, simulation, embed, map_shards)
     if isinstance(result, str):
         return StageResult(None, {"contrast/skipped": result}, notes=(f"contrastive evaluation skipped: {result}",))
     metrics = result.metrics | {"interventions/verdicts": "\n".join(result.verdicts), "contrast/outcome": outcome_label(dataset.meta)}

@@ -14,7 +14,7 @@ DR-OS estimates while storing (n_rounds × 2) instead of (n_rounds × n_items) p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -122,6 +122,13 @@ class Compressed:
     caused_seen: np.ndarray | None = None  # (n,) Σ_a π(a) τ: the same, exact (caused = κ_k × caused_seen)
 
 
+COMPRESS_SHARDS = 8
+"""How many shards :func:`compress` splits its users into (whole blocks of ``block_users``; fewer where the rounds
+have fewer blocks): enough for a few workers to share evenly, few enough that submitting them costs little."""
+
+PARTS = ("pi", "q_other", "truth", "caused", "caused_hat", "caused_seen")
+
+
 def compress(
     policies: Mapping[str, SlotPolicy],
     rounds: Rounds,
@@ -130,60 +137,121 @@ def compress(
     world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None = None,
     block_users: int = 256,
     uplift: Callable[[np.ndarray], np.ndarray] | None = None,
+    map_shards: MapShards = in_order,
 ) -> dict[str, Compressed]:
     """Every policy's two-action form, by blocks of users: a slot-free policy (:class:`SlotFree`) and
     the truth are evaluated once per user, q̂ once per round.
 
     ``world``: (world, world ids of the split's users, world ids of its items) for exact values.
     ``uplift``: split user indices (B,) -> (B, n_items) τ̂, for each policy's estimated caused outcome.
+    The shards (:func:`start_compress`) are read at once (:func:`compressed_from`).
     """
-    n = len(rounds.user)
-    parts = {name: {key: np.empty(n) for key in ("pi", "q_other", "truth", "caused", "caused_hat", "caused_seen")} for name in policies}
-    q_logged = np.empty(n)
+    return compressed_from(start_compress(policies, rounds, reward_model, context, world, block_users, uplift, map_shards))
+
+
+@dataclass(frozen=True)
+class Compressing:
+    """:func:`compress`'s shards, submitted (:func:`start_compress`); :func:`compressed_from` reads them."""
+
+    policies: list[str]
+    n: int  # rounds
+    results: Sequence[tuple[np.ndarray, dict[str, dict[str, np.ndarray]], np.ndarray]]  # per shard (compress_users)
+    known: bool  # a world gave the exact parts
+    has_uplift: bool  # τ̂ gave caused_hat
+
+
+def start_compress(policies: Mapping[str, SlotPolicy], rounds: Rounds, reward_model: CrossFitted, context: sparse.csr_matrix,
+                   world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None = None, block_users: int = 256,
+                   uplift: Callable[[np.ndarray], np.ndarray] | None = None, map_shards: MapShards = in_order,
+                   shards: int = COMPRESS_SHARDS) -> Compressing:
+    """Submit :func:`compress`'s shards: the users in up to ``shards`` runs of whole blocks (:func:`compress_users`).
+    Each row is computed within its user's block whatever shard holds it, so the numbers do not depend on them."""
+    unique = np.unique(rounds.user)
+    blocks = max(1, -(-len(unique) // block_users))
+    per_shard = block_users * -(-blocks // max(1, shards))
+    chunks = [unique[start : start + per_shard] for start in range(0, len(unique), per_shard)]
+    common = dict(policies=policies, rounds=rounds, reward_model=reward_model, context=context, world=world,
+                  block_users=block_users, uplift=uplift)
+    return Compressing(list(policies), len(rounds.user), map_shards(compress_users, chunks, common), world is not None,
+                       uplift is not None)
+
+
+def compressed_from(pending: Compressing) -> dict[str, Compressed]:
+    """Every policy's :class:`Compressed` from :func:`start_compress`'s shards (waits for them)."""
+    parts = {name: {key: np.empty(pending.n) for key in PARTS} for name in pending.policies}
+    q_logged = np.empty(pending.n)
+    for rows, chunk_parts, chunk_q in pending.results:
+        q_logged[rows] = chunk_q
+        for name, part in chunk_parts.items():
+            for key, values in part.items():
+                parts[name][key][rows] = values
+    out = {}
+    for name, part in parts.items():
+        dist = np.stack([part["pi"], 1.0 - part["pi"]], axis=1)[:, :, None]
+        q_hat = np.stack([q_logged, np.clip(part["q_other"], 0.0, 1.0)], axis=1)[:, :, None]
+        exact = {key: part[key] if pending.known else None for key in ("truth", "caused", "caused_seen")}
+        out[name] = Compressed(dist, q_hat, exact["truth"], exact["caused"], part["caused_hat"] if pending.has_uplift else None,
+                               exact["caused_seen"])
+    return out
+
+
+def compress_users(
+    users: np.ndarray,
+    policies: Mapping[str, SlotPolicy],
+    rounds: Rounds,
+    reward_model: CrossFitted,
+    context: sparse.csr_matrix,
+    world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None,
+    block_users: int,
+    uplift: Callable[[np.ndarray], np.ndarray] | None,
+) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]], np.ndarray]:
+    """One shard of :func:`compress`: the rounds of ``users`` (sorted split user indices), by blocks of
+    ``block_users``. Returns (rows (m,) into the rounds, policy -> part -> (m,) values, (m,) q̂ of the logged item)."""
     order = np.argsort(rounds.user, kind="stable")
     users_sorted = rounds.user[order]
-    unique = np.unique(users_sorted)
-    for start in range(0, len(unique), block_users):
-        block = unique[start : start + block_users]
-        lo, hi = np.searchsorted(users_sorted, [block[0], block[-1] + 1])
-        rows = order[lo:hi]
-        users, slots, items = rounds.user[rows], rounds.slot[rows], rounds.item[rows]
-        inverse = np.searchsorted(block, users)
+    lo, hi = np.searchsorted(users_sorted, [users[0], users[-1] + 1])
+    mine = order[lo:hi]  # the shard's rows, grouped by user
+    m = len(mine)
+    parts = {name: {key: np.zeros(m) for key in PARTS} for name in policies}
+    q_logged = np.empty(m)
+    offset = 0
+    for start in range(0, len(users), block_users):
+        block = users[start : start + block_users]
+        b_lo, b_hi = np.searchsorted(users_sorted, [block[0], block[-1] + 1])
+        rows = order[b_lo:b_hi]
         at = np.arange(len(rows))
+        span = slice(offset, offset + len(rows))
+        offset += len(rows)
+        users_r, slots, items = rounds.user[rows], rounds.slot[rows], rounds.item[rows]
+        inverse = np.searchsorted(block, users_r)
         q = reward_model.predict(rows, context)[:, :, 0]  # (R, n_items)
-        q_logged[rows] = q[at, items]
+        q_logged[span] = q[at, items]
         if world is not None:
             truth_world, world_users, world_items = world
             p0, p1 = truth_world.potential_outcomes(world_users[block], world_items)  # (U, n_items)
             kappa = truth_world.examination(rounds.n_slots)[slots]
         tau_hat = uplift(block) if uplift is not None else None  # (U, n_items)
         for name, policy in policies.items():
+            part = parts[name]
             per_user = policy.per_user(block) if isinstance(policy, SlotFree) else None
-            p = per_user[inverse] if per_user is not None else policy(users, slots)  # (R, n_items)
+            p = per_user[inverse] if per_user is not None else policy(users_r, slots)  # (R, n_items)
             pi = p[at, items]
             rest = 1.0 - pi
             expected = np.einsum("ri,ri->r", p, q)
-            parts[name]["pi"][rows] = pi
-            parts[name]["q_other"][rows] = np.where(rest > 1e-12, (expected - pi * q_logged[rows]) / np.where(rest > 1e-12, rest, 1.0), 0.0)
+            part["pi"][span] = pi
+            part["q_other"][span] = np.where(rest > 1e-12, (expected - pi * q_logged[span]) / np.where(rest > 1e-12, rest, 1.0), 0.0)
             if world is not None:
                 if per_user is not None:
                     base, effect = np.einsum("ui,ui->u", per_user, p0)[inverse], np.einsum("ui,ui->u", per_user, p1 - p0)[inverse]
                 else:
                     base, effect = np.einsum("ri,ri->r", p, p0[inverse]), np.einsum("ri,ri->r", p, (p1 - p0)[inverse])
-                parts[name]["truth"][rows] = base + kappa * effect
-                parts[name]["caused"][rows] = kappa * effect
-                parts[name]["caused_seen"][rows] = effect
+                part["truth"][span] = base + kappa * effect
+                part["caused"][span] = kappa * effect
+                part["caused_seen"][span] = effect
             if tau_hat is not None:
-                parts[name]["caused_hat"][rows] = (np.einsum("ui,ui->u", per_user, tau_hat)[inverse] if per_user is not None
-                                                   else np.einsum("ri,ri->r", p, tau_hat[inverse]))
-    out = {}
-    for name, part in parts.items():
-        dist = np.stack([part["pi"], 1.0 - part["pi"]], axis=1)[:, :, None]
-        q_hat = np.stack([q_logged, np.clip(part["q_other"], 0.0, 1.0)], axis=1)[:, :, None]
-        known = world is not None
-        out[name] = Compressed(dist, q_hat, part["truth"] if known else None, part["caused"] if known else None,
-                               part["caused_hat"] if uplift is not None else None, part["caused_seen"] if known else None)
-    return out
+                part["caused_hat"][span] = (np.einsum("ui,ui->u", per_user, tau_hat)[inverse] if per_user is not None
+                                            else np.einsum("ri,ri->r", p, tau_hat[inverse]))
+    return mine, parts, q_logged
 
 
 @dataclass(frozen=True)

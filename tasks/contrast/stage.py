@@ -15,7 +15,7 @@ it the recommendation *caused*.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,11 +25,12 @@ from recause.tasks.contrast.config import ContrastConfig
 from recause.tasks.contrast.estimation import (
     Rounds,
     caused_estimates,
-    compress,
+    compressed_from,
     effective_sample_size,
     estimate,
     fit_reward_model,
     logged_rounds,
+    start_compress,
 )
 from recause.tasks.contrast.interventions import InterventionSpec, SlotPolicy, control_policy
 from recause.tasks.contrast.result import ContrastResult, assemble
@@ -42,7 +43,7 @@ from recause.tasks.features.build import TextFeatures
 from recause.tasks.shards import MapShards, in_order
 from recause.tasks.simulate.answers import EditAnswer, answer_edit, exact_answer
 from recause.tasks.simulate.edits import Embed, EditContext, FeatureEdit
-from recause.tasks.simulate.simulator import policy_estimates
+from recause.tasks.simulate.simulator import SimEstimate, Simulator, estimates_from_values, member_round_values
 from recause.tasks.simulate.stage import SimulateResult
 
 UPLIFT_SCORES = "gnn_causal_uplift"
@@ -97,9 +98,11 @@ def contrast_interventions(
     ``known_values``: deployed policy -> its true value where the data hold one (Open Bandit: the
     Bernoulli-TS log's click rate); on the synthetic world every policy's truth is exact.
     ``simulation`` / ``edit_context``: the simulator and what feature edits are made from.
-    ``map_shards``: how the shards run — the off-policy estimates and bootstraps one per estimator,
-    the simulator's values one per policy and its answers one per edit (:mod:`recause.tasks.shards`;
-    every shard is seeded by ``seed`` alone, so the numbers do not depend on it).
+    ``map_shards``: how the shards run — every policy's two-action form by runs of users, the
+    simulator's values one per policy and its answers one per edit, the off-policy estimates and
+    bootstraps one per estimator (:mod:`recause.tasks.shards`; every shard is seeded by ``seed`` alone,
+    so the numbers do not depend on it). The first three are submitted before this stage's own work (the
+    reward model aside) and read after it, so on a parallel runner the two run at once.
     """
     rounds = logged_rounds(split, randomized_policy, config.max_rounds, seed)
     if isinstance(rounds, str):
@@ -125,24 +128,14 @@ def contrast_interventions(
             skipped[spec.name] = built
         else:
             policies[spec.name], specs[spec.name] = built, spec
+    # Shards first, read last: on a parallel runner they compute while this stage does its own work.
     reward_model, context = fit_reward_model(rounds, split.n_users, sources.log_popularity, config.reward_folds, seed)
     truth_world = (world, split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)) if world is not None else None
-    compressed = compress(policies, rounds, reward_model, context, truth_world, uplift=sources.scores.get(UPLIFT_SCORES))
-    lifts = estimate(compressed, rounds, "control", config, seed, map_shards)
-    estimated_caused = caused_estimates(compressed, rounds, "control", config.alpha)
-    ess = {name: effective_sample_size(c, rounds) for name, c in compressed.items()}
-    references = {name for name, spec in specs.items() if spec is not None and str(spec.deploys).startswith("oracle")}
-
-    truth: dict[str, float] = {}
-    caused: dict[str, float] = {}
-    caused_seen: dict[str, float] = {}
-    for name, spec in specs.items():
-        if world is not None:
-            truth[name] = float(compressed[name].truth.mean())
-            caused[name] = float(compressed[name].caused.mean())
-            caused_seen[name] = float(compressed[name].caused_seen.mean())
-        elif spec is not None and known_values and spec.deploys in known_values:
-            truth[name] = float(known_values[spec.deploys])
+    compressing = start_compress(policies, rounds, reward_model, context, truth_world, uplift=sources.scores.get(UPLIFT_SCORES),
+                                 map_shards=map_shards)
+    started = None
+    if simulation is not None:
+        started = start_simulated(simulation.simulator, policies, edits, rounds, config, seed, map_shards)
 
     item_repr = sources.item_vectors
     if item_repr is None:  # no text: a fixed random projection of item ids tells lists apart
@@ -162,34 +155,77 @@ def contrast_interventions(
     k = min(config.k, sources.n_items)
     beyond = {name: beyond_accuracy(sample_lists(p, k, rng), sources.n_items, sources.log_popularity, sources.item_vectors)
               for name, p in shown.items()}
+
+    compressed = compressed_from(compressing)
+    estimated_caused = caused_estimates(compressed, rounds, "control", config.alpha)
+    ess = {name: effective_sample_size(c, rounds) for name, c in compressed.items()}
+    references = {name for name, spec in specs.items() if spec is not None and str(spec.deploys).startswith("oracle")}
+    truth: dict[str, float] = {}
+    caused: dict[str, float] = {}
+    caused_seen: dict[str, float] = {}
+    for name, spec in specs.items():
+        if world is not None:
+            truth[name] = float(compressed[name].truth.mean())
+            caused[name] = float(compressed[name].caused.mean())
+            caused_seen[name] = float(compressed[name].caused_seen.mean())
+        elif spec is not None and known_values and spec.deploys in known_values:
+            truth[name] = float(known_values[spec.deploys])
+    lifts = estimate(compressed, rounds, "control", config, seed, map_shards)
     result = assemble(policies, lifts, truth, caused, critic, beyond, rounds, skipped, config, outcome, estimated_caused,
                       ess, references, caused_seen)
     if critic_skipped is not None:
         result = replace(result, metrics=result.metrics | {"contrast/critic_skipped": critic_skipped})
-    if simulation is None:
+    if started is None:
         return result
-    return add_simulated(result, *simulate_interventions(simulation, policies, edits, rounds, truth_world, config, seed, map_shards),
-                         outcome, simulation.fidelity.passed, simulation.fidelity.reason)
+    return add_simulated(result, *finish_simulated(started, rounds, truth_world), outcome, simulation.fidelity.passed,
+                         simulation.fidelity.reason)
 
 
-def simulate_interventions(simulation: SimulateResult, policies: Mapping[str, SlotPolicy], edits: Mapping[str, FeatureEdit],
-                           rounds: Rounds, truth_world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None,
-                           config: ContrastConfig, seed: int, map_shards: MapShards = in_order):
-    """The simulator's value of every policy (and lift over the control) and its answer to every edit,
-    with the world's exact answers where there is a world (``truth_world``: the world and the split's
-    user and item ids as its integer indices; None elsewhere — other datasets' ids need not be integers)."""
-    simulator = simulation.simulator
+@dataclass(frozen=True)
+class StartedSimulation:
+    """The simulator's shards of :func:`simulate_interventions`, submitted (:func:`start_simulated`) and not yet read."""
+
+    policies: list[str]
+    values: Sequence[list[np.ndarray]]  # per policy, per member (R,) round values (member_round_values)
+    edits: dict[str, FeatureEdit]
+    answers: Sequence[EditAnswer]  # per edit
+    boot: dict[str, float | int]  # n_bootstrap, alpha, seed
+
+
+def start_simulated(simulator: Simulator, policies: Mapping[str, SlotPolicy], edits: Mapping[str, FeatureEdit],
+                    rounds: Rounds, config: ContrastConfig, seed: int, map_shards: MapShards = in_order) -> StartedSimulation:
+    """Submit the simulator's shards: one per policy (its values on the rounds), one per edit (its answer)."""
     boot = dict(n_bootstrap=min(config.n_bootstrap, 200), alpha=config.alpha, seed=seed)
-    values = policy_estimates(simulator, policies, "control", rounds.user, rounds.slot, **boot, map_shards=map_shards)
+    values = map_shards(member_round_values, list(policies.values()), {"simulator": simulator, "user": rounds.user, "slot": rounds.slot})
     common = dict(simulator=simulator, control=policies["control"], control_kind=rounds.control, user=rounds.user, slot=rounds.slot, **boot)
+    answers = map_shards(_edit_answer, list(edits.values()), common)
+    return StartedSimulation(list(policies), values, dict(edits), answers, boot)
+
+
+def finish_simulated(started: StartedSimulation, rounds: Rounds, truth_world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None
+                     ) -> tuple[dict[str, tuple[SimEstimate, SimEstimate | None]], dict[str, EditAnswer]]:
+    """The simulator's value of every policy (and lift over the control) and its answer to every edit from
+    the shards' results, with the world's exact answers where there is a world (``truth_world``: the world
+    and the split's user and item ids as its integer indices; None elsewhere — other datasets' ids need not
+    be integers)."""
+    values = estimates_from_values(dict(zip(started.policies, started.values)), "control", **started.boot)
     answers = {}
-    for (name, edit), answer in zip(edits.items(), map_shards(_edit_answer, list(edits.values()), common)):
+    for (name, edit), answer in zip(started.edits.items(), started.answers):
         if truth_world is not None:
             world, uid, iid = truth_world
             control, total, direct = exact_answer(world, edit, rounds.control, uid, iid, rounds.user, rounds.slot, rounds.n_slots)
             answer = replace(answer, true_control=control, true_total=total, true_direct=direct)
         answers[name] = answer
     return values, answers
+
+
+def simulate_interventions(simulation: SimulateResult, policies: Mapping[str, SlotPolicy], edits: Mapping[str, FeatureEdit],
+                           rounds: Rounds, truth_world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None,
+                           config: ContrastConfig, seed: int, map_shards: MapShards = in_order):
+    """The simulator's value of every policy and its answer to every edit (:func:`start_simulated`, then
+    :func:`finish_simulated`): the values by policy, the answers by edit."""
+    started = start_simulated(simulation.simulator, policies, edits, rounds, config, seed, map_shards)
+    return finish_simulated(started, rounds, truth_world)
 
 
 def _edit_answer(edit: FeatureEdit, **common) -> EditAnswer:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recause.tasks.shards import MapShards, in_order
 from recause.tasks.simulate.data import Slates, States
 
 SlotPolicy = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (users (R,), slots (R,)) -> (R, n_items)
@@ -157,22 +156,13 @@ def estimate_from_members(values: Sequence[np.ndarray], weight: np.ndarray | Non
 
 def member_round_values(policy: SlotPolicy, simulator: Simulator, user: np.ndarray, slot: np.ndarray) -> list[np.ndarray]:
     """Each ensemble member's (R,) expected clicks of ``policy`` on the rounds (``user``, ``slot``): one
-    policy's shard of :func:`policy_estimates` (pure, no randomness)."""
+    policy's shard of the contrast stage (pure, no randomness; :func:`estimates_from_values` reads them)."""
     return [simulator.round_values(m, policy, user, slot) for m in range(simulator.size)]
 
 
-def policy_estimates(simulator: Simulator, policies: Mapping[str, SlotPolicy], control: str, user: np.ndarray,
-                     slot: np.ndarray, *, n_bootstrap: int, alpha: float, seed: int,
-                     map_shards: MapShards = in_order) -> dict[str, tuple[SimEstimate, SimEstimate | None]]:
-    """Every policy's simulated value on the rounds and its lift over ``control`` (None for the control).
-
-    The simulator's values are computed by policy, one shard each (:func:`member_round_values`,
-    through ``map_shards``); the bootstrap then runs here on the same seed whoever computed them."""
-    names = list(policies)
-    values = map_shards(member_round_values, [policies[name] for name in names], {"simulator": simulator, "user": user, "slot": slot})
-    per_policy = dict(zip(names, values))
-    out = {}
-    for name, values in per_policy.items():
-        out[name] = estimate_from_members(values, None, n_bootstrap, alpha, seed,
-                                          None if name == control else per_policy[control])
-    return out
+def estimates_from_values(per_policy: Mapping[str, Sequence[np.ndarray]], control: str, *, n_bootstrap: int, alpha: float,
+                          seed: int) -> dict[str, tuple[SimEstimate, SimEstimate | None]]:
+    """Every policy's simulated value on the rounds and its lift over ``control`` (None for the control), from each
+    policy's per-member (R,) round values (:func:`member_round_values`): the bootstrap draws from ``seed`` alone."""
+    return {name: estimate_from_members(values, None, n_bootstrap, alpha, seed, None if name == control else per_policy[control])
+            for name, values in per_policy.items()}
