@@ -1,11 +1,12 @@
-"""The contrast stage of a stored run, its maps timed (imported by ``bench/contrast_shards.py`` and, by name, by
-its Dask workers: the inputs stay in this module's globals in the run's process and never travel)."""
+"""The sharded stages (evaluate, contrast) of a stored run, their maps timed (imported by ``bench/contrast_shards.py``
+and, by name, by its Dask workers: the inputs stay in this module's globals in the run's process and never travel)."""
 
 from __future__ import annotations
 
 import glob
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ def load(root: Path, stage: str):
 
 
 def prepare(root: Path, seed: int) -> None:
-    """The contrast stage's inputs from the store of one default synthetic run under ``root``."""
+    """The sharded stages' inputs from the store of one default synthetic run under ``root``."""
     from recause.flows.stages.features import EncoderSettings
     from recause.models.world.scm import WorldConfig
     from recause.tasks.data.synthetic import load_synthetic
@@ -51,43 +52,95 @@ class Timed:
         return out, (os.getpid(), start, time.time())
 
 
+class TimedResults(Sequence):
+    """A map's results without their timings, read as lazily as the mapper's own (each read is recorded)."""
+
+    def __init__(self, inner: Sequence, record: dict) -> None:
+        self.inner, self.record = inner, record
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        out, where = self.inner[index]
+        self.record["shards"][index] = where
+        self.record["read"] = time.time()
+        return out
+
+
 def timed(mapper):
     def run(fn, items, common):
-        start = time.time()
-        out = mapper(Timed(fn), items, common)
-        MAPS.append((fn.__name__, start, time.time(), [o[1] for o in out]))
-        return [o[0] for o in out]
+        record = {"name": fn.__name__, "start": time.time(), "read": None, "shards": [None] * len(items)}
+        MAPS.append(record)
+        results = mapper(Timed(fn), items, common)
+        record["returned"] = time.time()
+        return TimedResults(results, record)
     return run
 
 
-def stage(mapper) -> tuple[float, list]:
-    """Seconds of the whole contrast stage and, per map, (name, start, end, per shard (pid, start, end))."""
+def stage(mapper) -> tuple[dict[str, tuple[float, float]], list]:
+    """Each sharded stage's (start, end) and, per map, {name, start, read (its last result read), shards: (pid, start, end)}
+    (``time.time()`` seconds)."""
     from recause.tasks.contrast.config import ContrastConfig
     from recause.tasks.contrast.stage import run_contrast
+    from recause.tasks.evaluate import EvaluationConfig, evaluate_policies
 
     MAPS.clear()
     d = INPUTS
-    start = time.perf_counter()
+    spans = {}
+    start = time.time()
+    evaluate_policies(d["policy_sets"], d["split"], EvaluationConfig(), d["dataset"].world, timed(mapper))
+    spans["evaluate"] = (start, time.time())
+    start = time.time()
     run_contrast(d["split"], d["dataset"], d["policy_sets"], d["features"], ContrastConfig(), d["seed"], d["simulation"],
                  d["embed"], timed(mapper))
-    return time.perf_counter() - start, list(MAPS)
+    spans["contrast"] = (start, time.time())
+    return spans, [dict(m) for m in MAPS]
+
+
+def with_mapper(run):
+    """``run(mapper)`` with the flow's mapper for this task (a context manager where ``shard_map`` is one)."""
+    from recause.flows.shards import shard_map
+
+    made = shard_map()
+    if hasattr(made, "__enter__"):
+        with made as mapper:
+            return run(mapper)
+    return run(made)
+
+
+def warm() -> None:
+    """The workers started, their Prefect engine run once and their imports done, as the stages before evaluate leave
+    them in a run (``flows/shards.py``'s ``warm_workers`` at flow start, where that exists)."""
+    import sys
+
+    from prefect.context import FlowRunContext
+
+    import recause.flows.shards as shards
+
+    with_mapper(lambda m: list(m(np.sqrt, [1.0, 2.0, 3.0, 4.0], {})))
+    if hasattr(shards, "warm_workers") and shards.warm_workers():
+        client = FlowRunContext.get().task_runner.client
+        names = shards.WARM_IMPORTS
+        while not all(client.run(lambda: all(n in sys.modules for n in names)).values()):
+            time.sleep(0.5)
 
 
 @task
-def contrast_on_the_runner():
-    from recause.flows.shards import shard_map
-
-    shard_map()(np.sqrt, [1.0, 2.0], {})  # the workers start and import first, as the flow's earlier stages make them
-    return stage(shard_map())
+def sharded_stages_on_the_runner():
+    warm()
+    return with_mapper(stage)
 
 
 def on_dask(workers: int):
     from recause.flows.config import RuntimeConfig
     from recause.flows.runners import task_runner
 
-    return flow(name="contrast-shards", task_runner=task_runner(RuntimeConfig(task_runner="dask", dask_workers=workers)))(
-        contrast_on_the_runner_flow)()
+    return flow(name="sharded-stages", task_runner=task_runner(RuntimeConfig(task_runner="dask", dask_workers=workers)))(
+        sharded_stages_on_the_runner_flow)()
 
 
-def contrast_on_the_runner_flow():
-    return contrast_on_the_runner()
+def sharded_stages_on_the_runner_flow():
+    return sharded_stages_on_the_runner()

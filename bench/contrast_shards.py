@@ -1,14 +1,15 @@
-"""The contrast stage in order vs on a local Dask cluster, each map and each shard timed (where the Dask runner's time goes).
+"""The sharded stages (evaluate, contrast) in order vs on a local Dask cluster, each map and shard timed (where the Dask runner's time goes).
 
     .venv/bin/python -m recause.flows.cli run --preset default --fresh   # once, with RECAUSE_OUTPUT_ROOT=/tmp/shards
     .venv/bin/python bench/contrast_shards.py --root /tmp/shards [--workers 2]
 
 Reads the stored stage results of that one run (``<root>/stages``: split, baselines, train, features,
-simulate), then runs ``recause.tasks.contrast.stage.run_contrast`` twice on them: with the shards in
-order in this process, then inside a Prefect flow on ``runtime.task_runner=dask`` (the flow's own
-runner and ``flows/shards.py``). Each map (estimates and bootstrap per estimator, the simulator's
-values per policy, its feature-edit answers per edit) is timed, and each shard's compute inside its
-worker, so the compute and the runner's overhead show apart. One thread everywhere. Ends with
+simulate), then runs ``recause.tasks.evaluate.evaluate_policies`` and ``recause.tasks.contrast.stage.run_contrast``
+twice on them: with the shards in order in this process, then inside a Prefect flow on ``runtime.task_runner=dask`` (the flow's own
+runner and ``flows/shards.py``). Each map (the policies' metrics, the estimates and bootstrap per
+estimator, the simulator's values per policy, its feature-edit answers per edit) is timed — when it was
+submitted, when its first shard finished, when its last result was read — and each shard's compute inside
+its worker, so the compute and the runner's overhead show apart. One thread everywhere. Ends with
 ``RESULT in_order_s=... dask_s=... ratio=...``.
 """
 
@@ -25,13 +26,23 @@ HERE = Path(__file__).resolve().parent
 os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])  # workers import _contrast_maps by name
 
 
-def show(label: str, total: float, maps: list) -> None:
-    print(f"{label}: contrast stage {total:.1f} s")
-    for name, start, end, shards in maps:
-        compute = sum(b - a for _, a, b in shards)
-        print(f"  {name:22s} {len(shards):2d} shards  map {end - start:6.1f} s  compute {compute:6.1f} s "
-              f"in {len({p for p, _, _ in shards})} process(es)")
-    print(f"  not sharded {total - sum(end - start for _, start, end, _ in maps):6.1f} s")
+def show(label: str, spans: dict, maps: list, detail: bool = False) -> float:
+    """Print each stage's seconds and its maps (when each was submitted and last read, the shards' compute); the total."""
+    total = sum(b - a for a, b in spans.values())
+    print(f"{label}: sharded stages {total:.1f} s")
+    for stage, (begin, finish) in spans.items():
+        print(f"  {stage}: {finish - begin:.1f} s")
+        for m in (m for m in maps if begin <= m["start"] <= finish):
+            shards = [s for s in m["shards"] if s is not None]
+            compute = sum(b - a for _, a, b in shards)
+            first = min((b for _, _, b in shards), default=m["start"]) - m["start"]
+            print(f"    {m['name']:22s} {len(shards):2d} shards  submitted at {m['start'] - begin:5.1f} s (took "
+                  f"{m['returned'] - m['start']:4.1f} s)  first done after "
+                  f"{first:5.1f} s  last read at {(m['read'] or m['start']) - begin:5.1f} s  compute {compute:6.1f} s "
+                  f"in {len({p for p, _, _ in shards})} process(es)")
+            if detail:
+                print("      " + "  ".join(f"{pid % 1000}:{a - begin:.1f}-{b - begin:.1f}" for pid, a, b in shards))
+    return total
 
 
 def main() -> None:
@@ -39,6 +50,8 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True, help="the output root of one finished default synthetic run")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="the run's runtime.seed")
+    parser.add_argument("--dask-only", action="store_true", help="skip the in-order pass (no RESULT line): to look at Dask alone")
+    parser.add_argument("--detail", action="store_true", help="also print each shard's process and its start-end seconds in the stage")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     import _contrast_maps as maps
@@ -49,12 +62,11 @@ def main() -> None:
     quiet_environment()  # as `recause run`: offline, no telemetry
     maps.prepare(args.root, args.seed)
     print(_common.header(), flush=True)
-    seq = maps.stage(in_order)
-    show("in order", *seq)
+    seq = None if args.dask_only else show("in order", *maps.stage(in_order), detail=args.detail)
     share_api_with_workers()  # as `recause run` on dask: the workers use this process's Prefect API, not one each
-    dask = maps.on_dask(args.workers)
-    show(f"dask, {args.workers} workers", *dask)
-    print(f"RESULT in_order_s={seq[0]:.1f} dask_s={dask[0]:.1f} ratio={dask[0] / seq[0]:.3f}")
+    dask = show(f"dask, {args.workers} workers", *maps.on_dask(args.workers), detail=args.detail)
+    if seq is not None:
+        print(f"RESULT in_order_s={seq:.1f} dask_s={dask:.1f} ratio={dask / seq:.3f}")
 
 
 if __name__ == "__main__":
