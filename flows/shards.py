@@ -21,10 +21,10 @@ machine's files) and on threads (one process, nothing is pickled) they travel by
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,24 +44,21 @@ PLAIN = (str, bytes, int, float, bool, type(None))
 
 @dataclass(frozen=True)
 class Stored:
-    """One shard argument written once to ``path`` (cloudpickle) by the stage whose store is ``scope``."""
+    """One shard argument written once to ``path`` (cloudpickle) in its stage's own temporary folder."""
 
-    scope: str
     path: str
 
 
-_LOADED: dict[str, Any] = {}  # per worker process: path -> object, for the stage whose scope is in _SCOPE
-_SCOPE: list[str] = [""]
+_LOADED: dict[str, Any] = {}  # per worker process: path -> object, all in one stage's folder
 
 
 def loaded(value: Any) -> Any:
     """``value`` itself, or for a :class:`Stored` the object in its file (read once per process and stage, then kept;
-    a shard of another stage first drops what the last stage's shards loaded)."""
+    a shard of another stage — a file in another folder — first drops what the last stage's shards loaded)."""
     if not isinstance(value, Stored):
         return value
-    if value.scope != _SCOPE[0]:
+    if _LOADED and os.path.dirname(next(iter(_LOADED))) != os.path.dirname(value.path):
         _LOADED.clear()
-        _SCOPE[0] = value.scope
     if value.path not in _LOADED:
         import cloudpickle
 
@@ -113,7 +110,6 @@ class Shards:
 
     def __init__(self, by_file: bool) -> None:
         self.by_file = by_file
-        self.scope = uuid.uuid4().hex
         self._folder: Path | None = None
         self._stored: dict[int, tuple[Any, Stored]] = {}  # id -> (the object, kept so its id stays its own; its file)
         self._maps: list[Results] = []
@@ -139,7 +135,7 @@ class Shards:
             path = self._folder / f"{len(self._stored)}.pkl"
             with open(path, "wb") as out:
                 cloudpickle.dump(value, out, protocol=pickle.HIGHEST_PROTOCOL)
-            self._stored[id(value)] = (value, Stored(self.scope, str(path)))
+            self._stored[id(value)] = (value, Stored(str(path)))
         return self._stored[id(value)][1]
 
     def close(self) -> None:
