@@ -71,10 +71,10 @@ class TimedResults(Sequence):
 
 
 def timed(mapper):
-    def run(fn, items, common):
+    def run(fn, items, common, **options):
         record = {"name": fn.__name__, "start": time.time(), "read": None, "shards": [None] * len(items)}
         MAPS.append(record)
-        results = mapper(Timed(fn), items, common)
+        results = mapper(Timed(fn), items, common, **options)
         record["returned"] = time.time()
         return TimedResults(results, record)
     return run

@@ -41,6 +41,7 @@ def task_runner(runtime: RuntimeConfig):
     if runtime.dask_address:
         return DaskTaskRunner(address=runtime.dask_address)
     _keep_malloc_adaptive()
+    _queue_on_the_scheduler()
     return DaskTaskRunner(cluster_class="distributed.LocalCluster",
                           cluster_kwargs={"n_workers": runtime.dask_workers, "threads_per_worker": 1, "processes": True,
                                           "dashboard_address": ":0"})
@@ -87,3 +88,16 @@ def pipeline_for(config: PipelineConfig):
     if config.runtime.task_runner == "sequential":
         return pipeline
     return pipeline.with_options(task_runner=task_runner(config.runtime))
+
+
+def _queue_on_the_scheduler() -> None:
+    """Have the local scheduler hand each worker thread one shard at a time (``worker-saturation`` 1.0).
+
+    At distributed's default (1.1, rounded up: two tasks per single-threaded worker) a worker holds a
+    second shard in its own queue, and a map a stage submits later at a higher priority
+    (:mod:`recause.tasks.shards`) waits behind it: measured on the default world's contrast stage, compress
+    and the estimators started 3–7 s after a worker was free. The scheduler runs in the run's process, so
+    this setting reaches it."""
+    import dask
+
+    dask.config.set({"distributed.scheduler.worker-saturation": 1.0})

@@ -25,18 +25,22 @@ import os
 import pickle
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import task, unmapped
+from prefect import get_run_logger, task, unmapped
 from prefect.context import FlowRunContext, TaskRunContext
 
 from recause.flows.runners import SequentialTaskRunner
 from recause.flows.stages import TASK_OPTIONS
 from recause.tasks.shards import MapShards, in_order
+
+SLOW_SECONDS = 1.0
+"""Writing and submitting a map, or loading an argument in a worker, that takes this long is logged: the runner's own cost."""
 
 PLAIN = (str, bytes, int, float, bool, type(None))
 """Arguments that travel by value even on a local cluster: a file each would cost more than they do."""
@@ -62,8 +66,12 @@ def loaded(value: Any) -> Any:
     if value.path not in _LOADED:
         import cloudpickle
 
+        start = time.perf_counter()
         with open(value.path, "rb") as handle:
             _LOADED[value.path] = cloudpickle.load(handle)
+        seconds = time.perf_counter() - start
+        if seconds >= SLOW_SECONDS:
+            get_run_logger().info("loaded a shared argument (%.0f MB) in %.1f s", os.path.getsize(value.path) / 1e6, seconds)
     return _LOADED[value.path]
 
 
@@ -106,19 +114,26 @@ class Shards:
     ``fn(item, **common)`` per item as a ``shard:<fn>`` task and returns its :class:`Results` at once.
 
     ``by_file``: write the arguments to this stage's files (:class:`Stored`; a local Dask cluster), else
-    send them by value. :meth:`close` waits for every shard submitted and removes the files."""
+    send them by value; ``on_dask``: pass each map's ``priority`` to the Dask scheduler (``dask.annotate``).
+    :meth:`close` waits for every shard submitted and removes the files."""
 
-    def __init__(self, by_file: bool) -> None:
+    def __init__(self, by_file: bool, on_dask: bool = False) -> None:
         self.by_file = by_file
+        self.on_dask = on_dask
         self._folder: Path | None = None
         self._stored: dict[int, tuple[Any, Stored]] = {}  # id -> (the object, kept so its id stays its own; its file)
         self._maps: list[Results] = []
 
-    def __call__(self, fn: Callable[..., Any], items: Sequence[Any], common: Mapping[str, Any]) -> Results:
+    def __call__(self, fn: Callable[..., Any], items: Sequence[Any], common: Mapping[str, Any], *, priority: int = 0) -> Results:
+        start = time.perf_counter()
         items = [self._reference(item) for item in items]
         common = {name: self._reference(value) for name, value in common.items()}
-        with _without_the_stage_context():
+        stored = time.perf_counter()
+        with _without_the_stage_context(), _priority(priority if self.on_dask else 0):
             futures = shard.with_options(name=f"shard:{fn.__name__}").map(unmapped(fn), items, unmapped(common))
+        if (took := time.perf_counter() - start) >= SLOW_SECONDS:
+            get_run_logger().info("map %s: %d shards submitted in %.1f s (%.1f s of it writing their arguments' files)",
+                                  fn.__name__, len(items), took, stored - start)
         results = Results(futures)
         self._maps.append(results)
         return results
@@ -160,6 +175,18 @@ def _without_the_stage_context() -> Iterator[None]:
         yield
     finally:
         TaskRunContext.__var__.reset(token)
+
+
+@contextmanager
+def _priority(priority: int) -> Iterator[None]:
+    """Tasks submitted inside run at ``priority`` on a Dask scheduler (higher first; Dask's default is 0)."""
+    if not priority:
+        yield
+        return
+    import dask
+
+    with dask.annotate(priority=priority):
+        yield
 
 
 WARM_IMPORTS = (
@@ -209,7 +236,8 @@ def shard_map() -> Iterator[MapShards]:
     if runner is None or isinstance(runner, SequentialTaskRunner):
         yield in_order
         return
-    shards = Shards(by_file=type(runner).__name__ == "DaskTaskRunner" and not getattr(runner, "address", None))
+    on_dask = type(runner).__name__ == "DaskTaskRunner"
+    shards = Shards(by_file=on_dask and not getattr(runner, "address", None), on_dask=on_dask)
     try:
         yield shards
     finally:

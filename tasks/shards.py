@@ -12,6 +12,11 @@ A shard function is pure and module-level (picklable by reference), takes plain 
 dataclasses, fitted models — no open run, logger or file handle) and draws any randomness from
 seeds it is given, never from which worker runs it; so every runner gives the same numbers. The
 arguments must not change while the stage runs (a runner may have sent them already).
+
+``priority`` says which shards a stage needs first: where the runner queues shards (Dask), a map of a
+higher priority runs ahead of queued shards of a lower one, whenever it was submitted. A stage gives the
+maps it reads last a negative one, so those it reads early are not stuck behind them. It orders the work
+and never changes a number; :func:`in_order` and the threads runner ignore it.
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ T = TypeVar("T")
 
 
 class MapShards(Protocol):
-    def __call__(self, fn: Callable[..., T], items: Sequence[Any], common: Mapping[str, Any]) -> Sequence[T]: ...
+    def __call__(self, fn: Callable[..., T], items: Sequence[Any], common: Mapping[str, Any], *, priority: int = 0
+                 ) -> Sequence[T]: ...
 
 
-def in_order(fn: Callable[..., T], items: Sequence[Any], common: Mapping[str, Any]) -> list[T]:
-    """Every shard here, one after another: ``[fn(item, **common) for item in items]``."""
+def in_order(fn: Callable[..., T], items: Sequence[Any], common: Mapping[str, Any], *, priority: int = 0) -> list[T]:
+    """Every shard here, one after another: ``[fn(item, **common) for item in items]`` (``priority`` has nothing to order)."""
     return [fn(item, **common) for item in items]

@@ -22,9 +22,10 @@ from recause.tasks.config import ConfigurationError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def elsewhere(fn, items, common):
+def elsewhere(fn, items, common, *, priority=0):
     """A :data:`~recause.tasks.shards.MapShards` standing in for worker processes: ``fn`` must pickle by
-    reference (module-level), the data travel as a worker receives them, and the shards run in reverse order."""
+    reference (module-level), the data travel as a worker receives them, and the shards run in reverse order
+    (whatever the ``priority``)."""
     fn = pickle.loads(pickle.dumps(fn))
     items, common = cloudpickle.loads(cloudpickle.dumps((list(items), dict(common))))
     done = {i: fn(items[i], **common) for i in reversed(range(len(items)))}
@@ -304,3 +305,34 @@ def test_dask_workers_are_started_and_import_the_shards_modules_before_the_first
         return warm_workers()
 
     assert on_dask() and not in_order()
+
+
+def started_at(item: int, seconds: float) -> float:
+    """A shard that notes when it started, then takes ``seconds``."""
+    start = time.time()
+    time.sleep(seconds)
+    return start
+
+
+def test_on_dask_a_map_of_higher_priority_runs_ahead_of_the_queued_shards_of_an_earlier_one(prefect_harness) -> None:
+    """One worker, a map of four 3 s shards at priority -1, then a map at the default 0 while the first shard runs:
+    no shard of the first map starts between the second's submission and its shards — neither first in, first
+    out, nor one held in the worker's own queue at distributed's default ``worker-saturation``."""
+    from prefect import flow
+
+    from recause.flows.config import RuntimeConfig
+    from recause.flows.runners import task_runner
+    from recause.flows.shards import shard_map
+
+    @flow(task_runner=task_runner(RuntimeConfig(task_runner="dask", dask_workers=1)))
+    def on_dask() -> tuple[list[float], float, list[float]]:
+        with shard_map() as map_shards:
+            list(map_shards(started_at, range(3), {"seconds": 0.0}))  # a warm worker; the scheduler has seen "shard" tasks
+            later = map_shards(started_at, range(4), {"seconds": 3.0}, priority=-1)
+            first = map_shards(started_at, range(2), {"seconds": 0.0})
+            submitted = time.time()
+            return list(later), submitted, list(first)
+
+    later, submitted, first = on_dask()
+    assert submitted < later[0] + 3.0, "the second map was submitted only after the first shard had finished"
+    assert not [start for start in later if submitted <= start < min(first)], (later, submitted, first)

@@ -102,7 +102,7 @@ def contrast_interventions(
     simulator's values one per policy and its answers one per edit, the off-policy estimates and
     bootstraps one per estimator (:mod:`recause.tasks.shards`; every shard is seeded by ``seed`` alone,
     so the numbers do not depend on it). The first three are submitted before this stage's own work (the
-    reward model aside) and read after it, so on a parallel runner the two run at once.
+    reward model aside: the simulator's before it) and read after it, so on a parallel runner the two run at once.
     """
     rounds = logged_rounds(split, randomized_policy, config.max_rounds, seed)
     if isinstance(rounds, str):
@@ -128,14 +128,16 @@ def contrast_interventions(
             skipped[spec.name] = built
         else:
             policies[spec.name], specs[spec.name] = built, spec
-    # Shards first, read last: on a parallel runner they compute while this stage does its own work.
+    # Shards first, read last: on a parallel runner they compute while this stage does its own work. The
+    # simulator's need nothing of this stage, so they go before the reward model is fitted (compress needs
+    # it), but they are read last: compress and the estimators, read early, run ahead of them where queued.
+    started = None
+    if simulation is not None:
+        started = start_simulated(simulation.simulator, policies, edits, rounds, config, seed, map_shards)
     reward_model, context = fit_reward_model(rounds, split.n_users, sources.log_popularity, config.reward_folds, seed)
     truth_world = (world, split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)) if world is not None else None
     compressing = start_compress(policies, rounds, reward_model, context, truth_world, uplift=sources.scores.get(UPLIFT_SCORES),
                                  map_shards=map_shards)
-    started = None
-    if simulation is not None:
-        started = start_simulated(simulation.simulator, policies, edits, rounds, config, seed, map_shards)
 
     item_repr = sources.item_vectors
     if item_repr is None:  # no text: a fixed random projection of item ids tells lists apart
@@ -177,8 +179,8 @@ def contrast_interventions(
         result = replace(result, metrics=result.metrics | {"contrast/critic_skipped": critic_skipped})
     if started is None:
         return result
-    return add_simulated(result, *finish_simulated(started, rounds, truth_world), outcome, simulation.fidelity.passed,
-                         simulation.fidelity.reason)
+    exact = exact_answers(started.edits, rounds, truth_world)  # before the wait for the simulator's shards
+    return add_simulated(result, *finish_simulated(started, exact), outcome, simulation.fidelity.passed, simulation.fidelity.reason)
 
 
 @dataclass(frozen=True)
@@ -194,26 +196,38 @@ class StartedSimulation:
 
 def start_simulated(simulator: Simulator, policies: Mapping[str, SlotPolicy], edits: Mapping[str, FeatureEdit],
                     rounds: Rounds, config: ContrastConfig, seed: int, map_shards: MapShards = in_order) -> StartedSimulation:
-    """Submit the simulator's shards: one per policy (its values on the rounds), one per edit (its answer)."""
+    """Submit the simulator's shards: one per policy (its values on the rounds), one per edit (its answer), at
+    priority -1 (:mod:`recause.tasks.shards`): the stage reads them last."""
     boot = dict(n_bootstrap=min(config.n_bootstrap, 200), alpha=config.alpha, seed=seed)
-    values = map_shards(member_round_values, list(policies.values()), {"simulator": simulator, "user": rounds.user, "slot": rounds.slot})
     common = dict(simulator=simulator, control=policies["control"], control_kind=rounds.control, user=rounds.user, slot=rounds.slot, **boot)
-    answers = map_shards(_edit_answer, list(edits.values()), common)
+    # The edits first: on the default world each takes about twice a typical policy's values, and a long shard
+    # started last leaves the other workers idle while it finishes.
+    answers = map_shards(_edit_answer, list(edits.values()), common, priority=-1)
+    values = map_shards(member_round_values, list(policies.values()), {"simulator": simulator, "user": rounds.user, "slot": rounds.slot},
+                        priority=-1)
     return StartedSimulation(list(policies), values, dict(edits), answers, boot)
 
 
-def finish_simulated(started: StartedSimulation, rounds: Rounds, truth_world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None
+def exact_answers(edits: Mapping[str, FeatureEdit], rounds: Rounds, truth_world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None
+                  ) -> dict[str, tuple[float, float, float]]:
+    """Each edit's exact (control, total, direct) value in the synthetic world (``truth_world``: the world and the
+    split's user and item ids as its integer indices); empty elsewhere (other datasets' ids need not be integers)."""
+    if truth_world is None:
+        return {}
+    world, uid, iid = truth_world
+    return {name: exact_answer(world, edit, rounds.control, uid, iid, rounds.user, rounds.slot, rounds.n_slots)
+            for name, edit in edits.items()}
+
+
+def finish_simulated(started: StartedSimulation, exact: Mapping[str, tuple[float, float, float]]
                      ) -> tuple[dict[str, tuple[SimEstimate, SimEstimate | None]], dict[str, EditAnswer]]:
     """The simulator's value of every policy (and lift over the control) and its answer to every edit from
-    the shards' results, with the world's exact answers where there is a world (``truth_world``: the world
-    and the split's user and item ids as its integer indices; None elsewhere — other datasets' ids need not
-    be integers)."""
+    the shards' results, each answer with its edit's exact values where ``exact`` (:func:`exact_answers`) has them."""
     values = estimates_from_values(dict(zip(started.policies, started.values)), "control", **started.boot)
     answers = {}
-    for (name, edit), answer in zip(started.edits.items(), started.answers):
-        if truth_world is not None:
-            world, uid, iid = truth_world
-            control, total, direct = exact_answer(world, edit, rounds.control, uid, iid, rounds.user, rounds.slot, rounds.n_slots)
+    for name, answer in zip(started.edits, started.answers):
+        if name in exact:
+            control, total, direct = exact[name]
             answer = replace(answer, true_control=control, true_total=total, true_direct=direct)
         answers[name] = answer
     return values, answers
@@ -225,7 +239,7 @@ def simulate_interventions(simulation: SimulateResult, policies: Mapping[str, Sl
     """The simulator's value of every policy and its answer to every edit (:func:`start_simulated`, then
     :func:`finish_simulated`): the values by policy, the answers by edit."""
     started = start_simulated(simulation.simulator, policies, edits, rounds, config, seed, map_shards)
-    return finish_simulated(started, rounds, truth_world)
+    return finish_simulated(started, exact_answers(started.edits, rounds, truth_world))
 
 
 def _edit_answer(edit: FeatureEdit, **common) -> EditAnswer:
