@@ -101,8 +101,9 @@ def contrast_interventions(
     ``map_shards``: how the shards run — every policy's two-action form by runs of users, the
     simulator's values one per policy and its answers one per edit, the off-policy estimates and
     bootstraps one per estimator (:mod:`recause.tasks.shards`; every shard is seeded by ``seed`` alone,
-    so the numbers do not depend on it). The first three are submitted before this stage's own work (the
-    reward model aside: the simulator's before it) and read after it, so on a parallel runner the two run at once.
+    so the numbers do not depend on it). The first three are submitted before this stage's own work and read
+    after it, so on a parallel runner the two run at once: the simulator's (at priority -1: read last) before the
+    reward model is fitted, the two-action forms (which need it) right after.
     """
     rounds = logged_rounds(split, randomized_policy, config.max_rounds, seed)
     if isinstance(rounds, str):
