@@ -41,15 +41,16 @@ def prepare(root: Path, seed: int) -> None:
 
 
 class Timed:
-    """A shard function that also returns where and when it computed: (pid, start, end)."""
+    """A shard function that also returns where and when it computed: (pid, start, end, cpu), ``cpu`` the seconds its
+    thread was on a core (so a shard slowed by waiting for a core shows apart from one slowed while computing)."""
 
     def __init__(self, fn):
         self.fn, self.__name__ = fn, fn.__name__
 
     def __call__(self, item, **common):
-        start = time.time()
+        start, cpu = time.time(), time.thread_time()
         out = self.fn(item, **common)
-        return out, (os.getpid(), start, time.time())
+        return out, (os.getpid(), start, time.time(), time.thread_time() - cpu)
 
 
 class TimedResults(Sequence):
@@ -80,9 +81,9 @@ def timed(mapper):
     return run
 
 
-def stage(mapper) -> tuple[dict[str, tuple[float, float]], list]:
-    """Each sharded stage's (start, end) and, per map, {name, start, read (its last result read), shards: (pid, start, end)}
-    (``time.time()`` seconds)."""
+def stage(mapper, evaluate_mapper=None) -> tuple[dict[str, tuple[float, float]], list]:
+    """Each sharded stage's (start, end) and, per map, {name, start, read (its last result read), shards: (pid, start, end, cpu)}
+    (``time.time()`` seconds). ``evaluate_mapper``: evaluate's, where the flow gives it another (default ``mapper``)."""
     from recause.tasks.contrast.config import ContrastConfig
     from recause.tasks.contrast.stage import run_contrast
     from recause.tasks.evaluate import EvaluationConfig, evaluate_policies
@@ -91,7 +92,7 @@ def stage(mapper) -> tuple[dict[str, tuple[float, float]], list]:
     d = INPUTS
     spans = {}
     start = time.time()
-    evaluate_policies(d["policy_sets"], d["split"], EvaluationConfig(), d["dataset"].world, timed(mapper))
+    evaluate_policies(d["policy_sets"], d["split"], EvaluationConfig(), d["dataset"].world, timed(evaluate_mapper or mapper))
     spans["evaluate"] = (start, time.time())
     start = time.time()
     run_contrast(d["split"], d["dataset"], d["policy_sets"], d["features"], ContrastConfig(), d["seed"], d["simulation"],
@@ -130,8 +131,12 @@ def warm() -> None:
 
 @task
 def sharded_stages_on_the_runner():
+    """Both stages with the mappers the flow's stage tasks take: evaluate's keeps off a local cluster (in order)."""
+    from recause.flows.shards import shard_map
+
     warm()
-    return with_mapper(stage)
+    with shard_map(local_cluster=False) as evaluate_mapper:
+        return with_mapper(lambda mapper: stage(mapper, evaluate_mapper))
 
 
 def on_dask(workers: int):

@@ -228,16 +228,28 @@ def import_modules(names: Sequence[str]) -> None:
 
 
 @contextmanager
-def shard_map() -> Iterator[MapShards]:
+def shard_map(local_cluster: bool = True) -> Iterator[MapShards]:
     """A stage's mapper for the duration of the ``with``: :class:`Shards` inside a flow run on a parallel runner
-    (closed at the end), else :func:`~recause.tasks.shards.in_order`."""
+    (closed at the end), else :func:`~recause.tasks.shards.in_order`.
+
+    ``local_cluster=False``: on a local Dask cluster (no ``runtime.dask_address``) the shards run in order in
+    the stage's process. For a stage whose shards are short and allocate a fresh block of scores per user
+    block (evaluate): a worker process gets that memory from the kernel again for every block, which
+    zeroes it (``clear_page_erms`` was 62% of the workers' samples in ``perf`` during evaluate, default
+    world), while the run's own process reuses its heap. On the two cores the workers share with the run,
+    evaluate's shards took 1.5–2.6× their in-order time and the stage lost on Dask at every size measured
+    (README, "Scaling out"). A scheduler of one's own adds cores, so there the shards go to it."""
     context = FlowRunContext.get()
     runner = context.task_runner if context is not None else None
     if runner is None or isinstance(runner, SequentialTaskRunner):
         yield in_order
         return
     on_dask = type(runner).__name__ == "DaskTaskRunner"
-    shards = Shards(by_file=on_dask and not getattr(runner, "address", None), on_dask=on_dask)
+    local = on_dask and not getattr(runner, "address", None)
+    if local and not local_cluster:
+        yield in_order
+        return
+    shards = Shards(by_file=local, on_dask=on_dask)
     try:
         yield shards
     finally:

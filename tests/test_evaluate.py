@@ -13,7 +13,7 @@ from recause.models.world.scm import WorldConfig
 from recause.tasks.baselines import BaselinesConfig, build_baselines
 from recause.tasks.data.schema import IdIndex
 from recause.tasks.data.synthetic import load_synthetic
-from recause.tasks.evaluate import EvaluationConfig, evaluate_policies, evaluate_policy
+from recause.tasks.evaluate import BLOCK_BYTES, EvaluationConfig, block_users, evaluate_policies, evaluate_policy
 from recause.tasks.data.split import Split, SplitConfig, split_dataset
 
 
@@ -105,6 +105,12 @@ def test_blocks_do_not_change_results(small_world_split) -> None:
     assert one.keys() == many.keys()
     for key in one:
         assert one[key] == pytest.approx(many[key])
+
+
+def test_blocks_default_to_a_byte_budget_and_a_set_user_batch_wins() -> None:
+    assert block_users(EvaluationConfig(), 2000) == 524 and 524 * 2000 * 8 <= BLOCK_BYTES < 525 * 2000 * 8
+    assert block_users(EvaluationConfig(), 10 * BLOCK_BYTES) == 1  # a huge catalogue: one user a block
+    assert block_users(EvaluationConfig(user_batch=7), 2000) == 7
 
 
 def test_unsupported_baselines_are_skipped_with_a_reason(small_world_split) -> None:

@@ -279,13 +279,14 @@ def test_local_dask_workers_keep_mallocs_adaptive_threshold() -> None:
 def test_dask_workers_are_started_and_import_the_shards_modules_before_the_first_shard(prefect_harness) -> None:
     """warm_workers: on a local Dask cluster the workers exist, and come to hold Lightning (what a GNN policy
     unpickles), torch and the sharded stages' modules, before any task was submitted; on the sequential runner
-    there is nothing to warm."""
+    there is nothing to warm. On that cluster a stage that keeps its shards off it (evaluate) maps in order."""
     from prefect import flow
     from prefect.context import FlowRunContext
 
     from recause.flows.config import RuntimeConfig
     from recause.flows.runners import task_runner
-    from recause.flows.shards import WARM_IMPORTS, warm_workers
+    from recause.flows.shards import WARM_IMPORTS, Shards, shard_map, warm_workers
+    from recause.tasks.shards import in_order
 
     def imported() -> bool:
         return all(name in sys.modules for name in WARM_IMPORTS) and "lightning" in sys.modules
@@ -298,6 +299,8 @@ def test_dask_workers_are_started_and_import_the_shards_modules_before_the_first
         while not all(client.run(imported).values()):
             assert time.monotonic() < deadline, "the worker never imported the shards' modules"
             time.sleep(0.5)
+        with shard_map(local_cluster=False) as here, shard_map() as there:
+            assert here is in_order and isinstance(there, Shards)
         return True
 
     @flow

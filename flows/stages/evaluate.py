@@ -17,6 +17,6 @@ from recause.tasks.evaluate import Evaluation, EvaluationConfig, PolicySet, eval
 @task(name="evaluate", **TASK_OPTIONS)
 def evaluate_task(policy_sets: list[PolicySet], split: Split, config: EvaluationConfig, dataset: Dataset,
                   folder: Path) -> StageResult[Evaluation]:
-    with shard_map() as map_shards:
+    with shard_map(local_cluster=False) as map_shards:  # in order on a local cluster: see shard_map
         evaluation = evaluate_policies(policy_sets, split, config, dataset.world, map_shards)  # one shard per policy
     return StageResult(evaluation, evaluation.summary(dataset.meta, config), (write_evaluation(evaluation, folder),))
