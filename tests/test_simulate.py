@@ -256,15 +256,9 @@ def test_the_imitations_epoch_is_capped_at_imitation_rows(one_thread, monkeypatc
         assert len(calls) == batches and sum(calls) == 2 * (cap or shown)
 
 
-def test_simulated_answers_need_no_integer_ids_outside_the_synthetic_world(one_thread) -> None:
-    # Open Bandit's user ids are hashes: only the synthetic world's ids may be cast to its indices
-    from dataclasses import replace
-
-    from recause.tasks.contrast.config import ContrastConfig
+def _tiny_simulation():
+    """A one-member simulator of a small synthetic world, its split, and 1,000 logged rounds."""
     from recause.tasks.contrast.estimation import logged_rounds
-    from recause.tasks.contrast.interventions import SlotFree
-    from recause.tasks.contrast.stage import simulate_interventions
-    from recause.tasks.data.schema import IdIndex
     from recause.tasks.data.split import SplitConfig, split_dataset
     from recause.tasks.data.synthetic import load_synthetic
     from recause.tasks.simulate.config import SimulateConfig
@@ -274,6 +268,20 @@ def test_simulated_answers_need_no_integer_ids_outside_the_synthetic_world(one_t
     split = split_dataset(data, SplitConfig(), seed=4)
     simulation = run_simulate(split, data, None, None, SimulateConfig(epochs=1, ensemble=1, user_epochs=2, imitation_epochs=1,
                                                                       batch_size=64), seed=4, threads=1)
+    return simulation, split, logged_rounds(split, None, 1000, 4)
+
+
+def test_simulated_answers_need_no_integer_ids_outside_the_synthetic_world(one_thread) -> None:
+    # Open Bandit's user ids are hashes: only the synthetic world's ids may be cast to its indices
+    from dataclasses import replace
+
+    from recause.tasks.contrast.config import ContrastConfig
+    from recause.tasks.contrast.estimation import logged_rounds
+    from recause.tasks.contrast.interventions import SlotFree
+    from recause.tasks.contrast.stage import simulate_interventions
+    from recause.tasks.data.schema import IdIndex
+
+    simulation, split, _ = _tiny_simulation()
     hashed = replace(split, users=IdIndex(np.array([f"{u:012x}" for u in split.users.ids], dtype=object)))
     rounds = logged_rounds(hashed, None, 1000, 4)
     uniform = SlotFree(lambda users: np.full((len(users), split.n_items), 1.0 / split.n_items))
@@ -283,6 +291,29 @@ def test_simulated_answers_need_no_integer_ids_outside_the_synthetic_world(one_t
                                              rounds, None, ContrastConfig(n_bootstrap=50), seed=4)
     assert answers["half"].true_control is None and np.isfinite(answers["half"].total_lift.value)
     assert set(values) == {"control"}
+
+
+def test_the_stages_edit_answers_reuse_the_controls_values_and_equal_one_call_each(one_thread) -> None:
+    """The contrast stage's edits take the control's values from its policy's shard: the answers are answer_edit's."""
+    from recause.tasks.contrast.config import ContrastConfig
+    from recause.tasks.contrast.interventions import SlotFree
+    from recause.tasks.contrast.stage import simulate_interventions
+    from recause.tasks.simulate.answers import answer_edit
+
+    simulation, split, rounds = _tiny_simulation()
+    sim = simulation.simulator
+    control = SlotFree(lambda users: np.linspace(1.0, 2.0, split.n_items)[None, :].repeat(len(users), 0) / 45.0)
+    weights = np.ones(split.n_users)
+    weights[::3] = 3.0
+    edits = {"thirds": FeatureEdit(user_weight=weights), "moved": FeatureEdit(user_weight=np.linspace(0.1, 5.0, split.n_users))}
+    config = ContrastConfig(n_bootstrap=50)
+    _, answers = simulate_interventions(simulation, {"control": control}, edits, rounds, None, config, seed=4)
+    for name, edit in edits.items():
+        one = answer_edit(sim, edit, control, rounds.control, rounds.user, rounds.slot, n_bootstrap=50, alpha=config.alpha, seed=4)
+        got = answers[name]
+        assert (got.total, got.total_lift, got.direct, got.direct_lift) == (one.total, one.total_lift, one.direct, one.direct_lift)
+        assert all(np.array_equal(got.per_round[k], one.per_round[k]) for k in one.per_round)
+    assert answers["moved"].direct_lift.value != 0.0  # the edit moved the values: the comparison is not of two zeros
 
 
 def _held(split, result):

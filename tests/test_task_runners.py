@@ -286,7 +286,7 @@ def test_dask_workers_are_started_and_import_the_shards_modules_before_the_first
     from recause.flows.config import RuntimeConfig
     from recause.flows.runners import task_runner
     from recause.flows.shards import WARM_IMPORTS, Shards, shard_map, warm_workers
-    from recause.tasks.shards import in_order
+    from recause.tasks.shards import in_order as in_order_mapper
 
     def imported() -> bool:
         return all(name in sys.modules for name in WARM_IMPORTS) and "lightning" in sys.modules
@@ -300,7 +300,7 @@ def test_dask_workers_are_started_and_import_the_shards_modules_before_the_first
             assert time.monotonic() < deadline, "the worker never imported the shards' modules"
             time.sleep(0.5)
         with shard_map(local_cluster=False) as here, shard_map() as there:
-            assert here is in_order and isinstance(there, Shards)
+            assert here is in_order_mapper and isinstance(there, Shards)
         return True
 
     @flow

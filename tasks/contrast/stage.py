@@ -41,7 +41,7 @@ from recause.tasks.data.split import Split
 from recause.tasks.evaluate import PolicySet
 from recause.tasks.features.build import TextFeatures
 from recause.tasks.shards import MapShards, in_order
-from recause.tasks.simulate.answers import EditAnswer, answer_edit, exact_answer
+from recause.tasks.simulate.answers import EditAnswer, EditValues, answer_from_values, edit_values, exact_answer
 from recause.tasks.simulate.edits import Embed, EditContext, FeatureEdit
 from recause.tasks.simulate.simulator import SimEstimate, Simulator, estimates_from_values, member_round_values
 from recause.tasks.simulate.stage import SimulateResult
@@ -191,22 +191,23 @@ class StartedSimulation:
     policies: list[str]
     values: Sequence[list[np.ndarray]]  # per policy, per member (R,) round values (member_round_values)
     edits: dict[str, FeatureEdit]
-    answers: Sequence[EditAnswer]  # per edit
+    edit_values: Sequence[EditValues]  # per edit
     boot: dict[str, float | int]  # n_bootstrap, alpha, seed
 
 
 def start_simulated(simulator: Simulator, policies: Mapping[str, SlotPolicy], edits: Mapping[str, FeatureEdit],
                     rounds: Rounds, config: ContrastConfig, seed: int, map_shards: MapShards = in_order) -> StartedSimulation:
-    """Submit the simulator's shards: one per policy (its values on the rounds), one per edit (its answer), at
-    priority -1 (:mod:`recause.tasks.shards`): the stage reads them last."""
+    """Submit the simulator's shards: one per policy (its values on the rounds), one per edit (its values under the
+    edit; the control's come from its policy's shard), at priority -1 (:mod:`recause.tasks.shards`): the stage reads
+    them last."""
     boot = dict(n_bootstrap=min(config.n_bootstrap, 200), alpha=config.alpha, seed=seed)
-    common = dict(simulator=simulator, control=policies["control"], control_kind=rounds.control, user=rounds.user, slot=rounds.slot, **boot)
-    # The edits first: on the default world each takes about twice a typical policy's values, and a long shard
+    common = dict(simulator=simulator, control=policies["control"], control_kind=rounds.control, user=rounds.user, slot=rounds.slot)
+    # The edits first: on the default world each takes about as long as two policies' values, and a long shard
     # started last leaves the other workers idle while it finishes.
-    answers = map_shards(_edit_answer, list(edits.values()), common, priority=-1)
+    under_edits = map_shards(_edit_values, list(edits.values()), common, priority=-1)
     values = map_shards(member_round_values, list(policies.values()), {"simulator": simulator, "user": rounds.user, "slot": rounds.slot},
                         priority=-1)
-    return StartedSimulation(list(policies), values, dict(edits), answers, boot)
+    return StartedSimulation(list(policies), values, dict(edits), under_edits, boot)
 
 
 def exact_answers(edits: Mapping[str, FeatureEdit], rounds: Rounds, truth_world: tuple[SyntheticWorld, np.ndarray, np.ndarray] | None
@@ -223,14 +224,17 @@ def exact_answers(edits: Mapping[str, FeatureEdit], rounds: Rounds, truth_world:
 def finish_simulated(started: StartedSimulation, exact: Mapping[str, tuple[float, float, float]]
                      ) -> tuple[dict[str, tuple[SimEstimate, SimEstimate | None]], dict[str, EditAnswer]]:
     """The simulator's value of every policy (and lift over the control) and its answer to every edit from
-    the shards' results, each answer with its edit's exact values where ``exact`` (:func:`exact_answers`) has them."""
-    values = estimates_from_values(dict(zip(started.policies, started.values)), "control", **started.boot)
+    the shards' results, each answer with its edit's exact values where ``exact`` (:func:`exact_answers`) has them.
+    The edits' answers come first: they need only the control's shard (submitted first of its map) and theirs."""
+    base = started.values[started.policies.index("control")]
     answers = {}
-    for name, answer in zip(started.edits, started.answers):
+    for name, under_edit in zip(started.edits, started.edit_values):
+        answer = answer_from_values(base, under_edit, **started.boot)
         if name in exact:
             control, total, direct = exact[name]
             answer = replace(answer, true_control=control, true_total=total, true_direct=direct)
         answers[name] = answer
+    values = estimates_from_values(dict(zip(started.policies, started.values)), "control", **started.boot)
     return values, answers
 
 
@@ -243,6 +247,6 @@ def simulate_interventions(simulation: SimulateResult, policies: Mapping[str, Sl
     return finish_simulated(started, exact_answers(started.edits, rounds, truth_world))
 
 
-def _edit_answer(edit: FeatureEdit, **common) -> EditAnswer:
-    """One edit's shard of :func:`simulate_interventions`: :func:`~recause.tasks.simulate.answers.answer_edit`."""
-    return answer_edit(edit=edit, **common)
+def _edit_values(edit: FeatureEdit, **common) -> EditValues:
+    """One edit's shard of :func:`simulate_interventions`: :func:`~recause.tasks.simulate.answers.edit_values`."""
+    return edit_values(edit=edit, **common)

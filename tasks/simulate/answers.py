@@ -54,22 +54,43 @@ def _re_ranked_policy(control: SlotPolicy, simulator: Simulator, user_state: np.
     return SlotFree(moved)
 
 
-def answer_edit(simulator: Simulator, edit: FeatureEdit, control: SlotPolicy, control_kind: str, user: np.ndarray,
-                slot: np.ndarray, *, n_bootstrap: int, alpha: float, seed: int) -> EditAnswer:
-    """The simulator's answer to ``edit`` on the rounds (``user``, ``slot``) under ``control``."""
+@dataclass(frozen=True)
+class EditValues:
+    """Each ensemble member's (R,) values on the rounds under an edit: ``direct`` (the control's slates) and ``total``
+    (the control re-ranked); ``weight`` the rounds' (R,) weights, None when the edit shifts no population."""
+
+    direct: list[np.ndarray]
+    total: list[np.ndarray]
+    weight: np.ndarray | None
+
+
+def edit_values(simulator: Simulator, edit: FeatureEdit, control: SlotPolicy, control_kind: str, user: np.ndarray,
+                slot: np.ndarray) -> EditValues:
+    """The simulator's values of the rounds (``user``, ``slot``) under ``edit``: one edit's shard of the contrast stage
+    (pure, no randomness). The control's own values are :func:`~recause.tasks.simulate.simulator.member_round_values`."""
     user_state, item_state = edit.states(simulator.states)
-    weight = None if edit.user_weight is None else edit.user_weight[user]
     moved = control if control_kind != "logging" or simulator.imitation is None else \
         _re_ranked_policy(control, simulator, user_state, item_state)
-    base, direct, total = [], [], []
-    for m in range(simulator.size):
-        base.append(simulator.round_values(m, control, user, slot))
-        direct.append(simulator.round_values(m, control, user, slot, user_state, item_state))
-        total.append(simulator.round_values(m, moved, user, slot, user_state, item_state))
-    total_value, total_lift = estimate_from_members(total, weight, n_bootstrap, alpha, seed, base)
-    direct_value, direct_lift = estimate_from_members(direct, weight, n_bootstrap, alpha, seed, base)
-    per_round = {"control": np.mean(base, axis=0), "direct": np.mean(direct, axis=0), "total": np.mean(total, axis=0)}
+    direct = [simulator.round_values(m, control, user, slot, user_state, item_state) for m in range(simulator.size)]
+    total = [simulator.round_values(m, moved, user, slot, user_state, item_state) for m in range(simulator.size)]
+    return EditValues(direct, total, None if edit.user_weight is None else edit.user_weight[user])
+
+
+def answer_from_values(base: list[np.ndarray], values: EditValues, *, n_bootstrap: int, alpha: float, seed: int) -> EditAnswer:
+    """The answer to an edit from the control's per-member (R,) values ``base`` and the edit's (:func:`edit_values`):
+    values and lifts with paired bootstrap intervals (the same resamples for the control)."""
+    total_value, total_lift = estimate_from_members(values.total, values.weight, n_bootstrap, alpha, seed, base)
+    direct_value, direct_lift = estimate_from_members(values.direct, values.weight, n_bootstrap, alpha, seed, base)
+    per_round = {"control": np.mean(base, axis=0), "direct": np.mean(values.direct, axis=0), "total": np.mean(values.total, axis=0)}
     return EditAnswer(total_value, total_lift, direct_value, direct_lift, per_round=per_round)
+
+
+def answer_edit(simulator: Simulator, edit: FeatureEdit, control: SlotPolicy, control_kind: str, user: np.ndarray,
+                slot: np.ndarray, *, n_bootstrap: int, alpha: float, seed: int) -> EditAnswer:
+    """The simulator's answer to ``edit`` on the rounds (``user``, ``slot``) under ``control``, all in one call."""
+    base = [simulator.round_values(m, control, user, slot) for m in range(simulator.size)]
+    values = edit_values(simulator, edit, control, control_kind, user, slot)
+    return answer_from_values(base, values, n_bootstrap=n_bootstrap, alpha=alpha, seed=seed)
 
 
 def world_round_values(world: SyntheticWorld, policy: Callable[[np.ndarray], np.ndarray], user_ids: np.ndarray,
