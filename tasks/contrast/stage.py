@@ -202,7 +202,7 @@ def start_simulated(simulator: Simulator, policies: Mapping[str, SlotPolicy], ed
     them last."""
     boot = dict(n_bootstrap=min(config.n_bootstrap, 200), alpha=config.alpha, seed=seed)
     common = dict(simulator=simulator, control=policies["control"], control_kind=rounds.control, user=rounds.user, slot=rounds.slot)
-    # The edits first: on the default world each takes about as long as two policies' values, and a long shard
+    # The edits first: each makes two passes over the rounds per member (a policy's values one), and a long shard
     # started last leaves the other workers idle while it finishes.
     under_edits = map_shards(_edit_values, list(edits.values()), common, priority=-1)
     values = map_shards(member_round_values, list(policies.values()), {"simulator": simulator, "user": rounds.user, "slot": rounds.slot},

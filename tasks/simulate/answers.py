@@ -22,7 +22,7 @@ import numpy as np
 from recause.models.world.scm import SyntheticWorld
 from recause.tasks.contrast.interventions import SlotFree
 from recause.tasks.simulate.edits import FeatureEdit, re_ranked
-from recause.tasks.simulate.simulator import SimEstimate, Simulator, SlotPolicy, estimate_from_members
+from recause.tasks.simulate.simulator import SimEstimate, Simulator, SlotPolicy, estimate_from_members, member_round_values
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def answer_from_values(base: list[np.ndarray], values: EditValues, *, n_bootstra
 def answer_edit(simulator: Simulator, edit: FeatureEdit, control: SlotPolicy, control_kind: str, user: np.ndarray,
                 slot: np.ndarray, *, n_bootstrap: int, alpha: float, seed: int) -> EditAnswer:
     """The simulator's answer to ``edit`` on the rounds (``user``, ``slot``) under ``control``, all in one call."""
-    base = [simulator.round_values(m, control, user, slot) for m in range(simulator.size)]
+    base = member_round_values(control, simulator, user, slot)
     values = edit_values(simulator, edit, control, control_kind, user, slot)
     return answer_from_values(base, values, n_bootstrap=n_bootstrap, alpha=alpha, seed=seed)
 
