@@ -46,6 +46,12 @@ SERVER_ENVIRONMENT = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DIS
 """No job runner processes (16 by default, ~2 GB) and no usage reports."""
 
 
+STOP_TIMEOUT = 30.0
+"""Seconds each server has to exit after its stop signal before it is killed."""
+KILL_WAIT = 10.0
+"""Seconds a killed server has to be reaped."""
+
+
 class TrackingServerError(RuntimeError):
     """The tracking server cannot start or stopped: what is missing or what its log says."""
 
@@ -214,11 +220,14 @@ class TrackingServer:
                     return name
             time.sleep(poll)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """MLflow first (its clients' last writes land), then PostgreSQL."""
-        stop_process(self.mlflow, signal.SIGTERM, timeout)
-        if self.postgres is not None:
-            stop_process(self.postgres, signal.SIGINT, timeout)
+    def stop(self, timeout: float = STOP_TIMEOUT, announce: Callable[[str], None] | None = None) -> None:
+        """MLflow first (its clients' last writes land), then PostgreSQL; ``announce`` hears each one's seconds."""
+        for name, process, sig in (("MLflow", self.mlflow, signal.SIGTERM), ("PostgreSQL", self.postgres, signal.SIGINT)):
+            if process is not None:
+                start = time.monotonic()
+                how = stop_process(process, sig, timeout)
+                if announce is not None:
+                    announce(f"{name} {how} in {time.monotonic() - start:.1f} s")
 
     def __enter__(self) -> TrackingServer:
         return self
@@ -278,7 +287,7 @@ def serve_until_stopped(server: TrackingServer, announce: Callable[[str], None])
     except KeyboardInterrupt:
         announce("stopping " + " and ".join(server.processes()))
     finally:
-        server.stop()
+        server.stop(announce=announce)
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -302,16 +311,23 @@ def require_free_port(port: int, what: str, option: str) -> None:
                                       f"choose another with {option}") from None
 
 
-def stop_process(process: subprocess.Popen, sig: signal.Signals, timeout: float = 30.0) -> None:
-    """Send ``sig`` to ``process``'s process group (its own session); SIGKILL it after ``timeout`` seconds."""
+def stop_process(process: subprocess.Popen, sig: signal.Signals, timeout: float = STOP_TIMEOUT) -> str:
+    """Send ``sig`` to ``process``'s process group (its own session); SIGKILL it after ``timeout`` seconds.
+
+    Returns how it ended: ``stopped``, ``killed`` (no exit within ``timeout``) or ``had exited``. At most
+    ``timeout`` + :data:`KILL_WAIT` seconds."""
+    how = "had exited"
     if process.poll() is None:
         _signal_group(process, sig)
+        how = "stopped"
         try:
             process.wait(timeout)
         except subprocess.TimeoutExpired:
             _signal_group(process, signal.SIGKILL)
-            process.wait(10)
+            how = "killed"
+            process.wait(KILL_WAIT)
     _signal_group(process, signal.SIGKILL)  # what it left in its group (a uvicorn worker)
+    return how
 
 
 def _signal_group(process: subprocess.Popen, sig: signal.Signals) -> None:
