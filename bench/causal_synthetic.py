@@ -11,7 +11,9 @@ Reported per setting, on all users × the full catalogue (exact, from the world)
 - CP@10 of the causal model's uplift ranking, of the oracle's (true τ) and of the naive relevance
   ranking; targets (issue 11): causal ≥ 0.7 × oracle (stretch 0.8 ×) and above the best
   CausalML/EconML learner (``--peers``, from ``bench/vs_causalml.py --out``);
-- PEHE of the causal uplift and of the T-learner's (target: causal below both and below the best peer's);
+- PEHE of the causal uplift and of the T-learner's (target: causal below both and below the best peer's),
+  each as used (τ̂ through the affine calibration fitted on the validation log, ``calibrate_uplift``) and
+  raw (f1 − f0 as the heads give it, ``_raw``);
 - the normalised AUUC (Σ_u Qini area / the oracle's; 1 = oracle, 0 = random) of both;
 - propensity MAE of the causal model's exposure head.
 
@@ -77,6 +79,10 @@ def run_setting(seed: int, confounding: float, train_overrides: dict, naive_over
     row["cp_t_learner"] = cp(models["t_learner"].uplift_policy())
     causal = truth_metrics(world, split, models["causal"].uplift, models["causal"].propensity)
     t_learner = truth_metrics(world, split, models["t_learner"].uplift)
+    for variant in ("causal", "t_learner"):  # τ̂ as the heads give it, before the validation log's calibration
+        model = models[variant]
+        row[f"pehe_{variant}_raw"] = truth_metrics(world, split, model.raw_uplift)["causal/pehe"]
+        row[f"calibration_{variant}"] = model.history.get("uplift_calibration", "")
     row |= {"pehe_causal": causal["causal/pehe"], "pehe_t_learner": t_learner["causal/pehe"],
             "propensity_mae": causal["propensity/mae"], "propensity_ece": causal["propensity/calibration_error"],
             "ate_true": causal["causal/ate_true"], "ate_causal": causal["causal/ate"]}
@@ -158,7 +164,7 @@ def main() -> None:
             r |= {"cp_best_peer": best["cp"], "pehe_best_peer": best["pehe"], "cp_vs_best_peer": ratio,
                   "best_peer": f"{best['cp_learner']} / {best['pehe_learner']}"}
     columns = ["seed", "confounding", "cp_causal", "cp_oracle", "cp_naive", "cp_t_learner", "cp_vs_oracle", "cp_vs_naive",
-               "pehe_causal", "pehe_t_learner", "auuc_causal", "auuc_t_learner", "propensity_mae", "causal_epochs",
+               "pehe_causal", "pehe_causal_raw", "pehe_t_learner", "pehe_t_learner_raw", "auuc_causal", "auuc_t_learner", "propensity_mae", "causal_epochs",
                "causal_seconds"]
     if peers:
         columns += ["cp_best_peer", "cp_vs_best_peer", "pehe_best_peer", "best_peer"]

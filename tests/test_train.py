@@ -284,7 +284,9 @@ def test_t_learner_fits_one_network_per_arm(world_split) -> None:
     assert set(model.module.model.encoders) == {"treated", "control"} and model.identifiable
     users = np.arange(5)
     f1, f0 = model.relevance(users), model.p_outcome_if_not_exposed(users)
-    np.testing.assert_allclose(model.uplift(users), f1 - f0)
+    np.testing.assert_allclose(model.raw_uplift(users), f1 - f0)
+    assert model.calibration is not None and model.calibration.slope > 0, model.history["uplift_calibration"]
+    np.testing.assert_allclose(model.uplift(users), model.calibration.intercept + model.calibration.slope * (f1 - f0), rtol=1e-5)
     # one network per arm: moving the control network's weights moves f0 only, never f1
     with torch.no_grad():
         for parameter in model.module.model.encoders["control"].parameters():

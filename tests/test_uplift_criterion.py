@@ -9,7 +9,7 @@ import pytest
 from recause.models.world.scm import WorldConfig
 from recause.tasks.data.split import SplitConfig, split_dataset
 from recause.tasks.data.synthetic import load_synthetic
-from recause.tasks.train.data import UpliftCriterion
+from recause.tasks.train.data import UpliftCalibration, UpliftCriterion, affine_calibration
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +59,35 @@ def test_without_logged_propensities_there_is_no_criterion(world_split) -> None:
     bare = replace(split, val=split.val.assign(propensity=np.nan))
     assert not UpliftCriterion(bare, propensity_head=False).usable
     assert UpliftCriterion(bare, propensity_head=False)(lambda u, h: np.zeros((len(u), split.n_items))) == {}
+    assert isinstance(UpliftCriterion(bare, propensity_head=False).calibration(lambda u, h: np.zeros((len(u), split.n_items)), 1.0), str)
+
+
+def test_the_calibrations_least_squares_by_hand() -> None:
+    """τ̂ = (0, 1, 2, 3), Γ = (0, 0, 4, 0): mean τ̂ 1.5, Var 1.25, mean Γ 1, mean Γτ̂ 2, so b = (2 − 1.5)/1.25
+    = 0.4 and a = 1 − 0.4 · 1.5 = 0.4; a τ̂ that does not vary, or a slope that is not positive, is refused."""
+    fit = affine_calibration(4, 6.0, 14.0, 4.0, 8.0)
+    assert isinstance(fit, UpliftCalibration)
+    assert (fit.intercept, fit.slope) == pytest.approx((0.4, 0.4))
+    np.testing.assert_allclose(fit(np.array([0.0, 3.0], np.float32)), [0.4, 1.6], rtol=1e-6)
+    assert fit(np.zeros(2, np.float32)).dtype == np.float32
+    assert "does not vary" in affine_calibration(4, 4.0, 4.0, 4.0, 8.0)
+    assert "not positive" in affine_calibration(4, 6.0, 14.0, 4.0, 0.0)  # Γ on the lowest τ̂ only: b < 0
+
+
+def test_the_calibration_puts_a_badly_scaled_uplift_on_the_effects_scale(world_split) -> None:
+    """Fitted on the validation log alone: the uplift 2τ + 0.01 and the true τ calibrate to the same values
+    (the fit is affine-equivariant), and the calibrated PEHE is far below the badly scaled one's."""
+    dataset, split = world_split
+    world = dataset.world
+    users, items = split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)
+    tau = lambda u: world.uplift(users[u], items)  # noqa: E731
+    criterion = UpliftCriterion(split, propensity_head=True)
+    kappa = world.examination().mean()
+    scaled = criterion.calibration(scorer(world, split, lambda u: 2 * tau(u) + 0.01), kappa)
+    plain = criterion.calibration(scorer(world, split, tau), kappa)
+    assert isinstance(scaled, UpliftCalibration) and isinstance(plain, UpliftCalibration)
+    everyone = np.arange(split.n_users)
+    truth = tau(everyone)
+    np.testing.assert_allclose(scaled(2 * truth + 0.01), plain(truth), atol=1e-9)
+    pehe = lambda estimate: float(np.sqrt(np.mean((estimate - truth) ** 2)))  # noqa: E731
+    assert pehe(scaled(2 * truth + 0.01)) < pehe(2 * truth + 0.01) / 3

@@ -20,6 +20,7 @@ Validation metrics use :mod:`recause.models.metrics` exactly as the harness does
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -193,29 +194,58 @@ class UpliftCriterion:
         out = {d: np.zeros(len(self.users)) for d in self.depths}
         if not self.usable:
             return out
-        user, item, order = self.user, self.item, self.order
-        for start in range(0, len(self.users), self.user_batch):
-            block = self.users[start : start + self.user_batch]
-            lo, hi = np.searchsorted(user[order], [block[0], block[-1] + 1])
-            these = order[lo:hi]
-            if not len(these):
-                continue
-            tau = score(block, "exposed") - score(block, "unexposed")
-            at = np.searchsorted(block, user[these])
-            ranks = rank_positions(tau)[at, item[these]]
-            psi = self.weight[these].copy()
-            found = self.organic[these]
-            if found.any():
-                g = 0.0
-                if propensity is not None:
-                    g = propensity(block)[at[found], item[these][found]]
-                elif self.propensity_head:
-                    g = score(block, "propensity")[at[found], item[these][found]]
-                psi[found] = -1.0 / (self.share[user[these][found]] * np.clip(1.0 - g, 1e-3, 1.0))
+        for start, block, these, at, tau in self._blocks(score):
+            ranks = rank_positions(tau)[at, self.item[these]]
+            psi = self._pseudo_outcomes(score, propensity, block, these, at)
             for d in self.depths:
                 out[d][start : start + len(block)] = np.bincount(at, weights=psi * qini_weights(ranks, self.n_items, d),
                                                                  minlength=len(block))
         return out
+
+    def calibration(self, score: ScoreFn, examination: float) -> UpliftCalibration | str:
+        r"""The least-squares affine map of τ̂ onto τ, :math:`a + b\hat\tau`, fitted on the validation log.
+
+        Over every (validation user, item) pair, :math:`\Gamma = \psi/\bar\kappa` (the summed pseudo-outcomes
+        of the pair's positive rows, zero for most pairs) has expectation τ, so the regression of Γ on τ̂
+        estimates :math:`b = \mathrm{Cov}(\tau, \hat\tau)/\mathrm{Var}(\hat\tau)` and
+        :math:`a = \bar\tau - b\,\bar{\hat\tau}`, the affine predictor of τ with the least mean squared
+        error (PEHE); b > 0 keeps every user's uplift ranking. ``examination``: κ̄, the mean probability that
+        a logged slot is examined (1 for logs without slots). Returns why not, as a string, when the
+        criterion is unusable, τ̂ is constant, or the estimated slope is not positive.
+        """
+        if not self.usable:
+            return "the validation log cannot score uplift (no positive impression with its propensity)"
+        n = sum_t = sum_tt = sum_g = sum_gt = 0.0
+        for _, block, these, at, tau in self._blocks(score):
+            tau = tau.astype(np.float64)
+            psi = self._pseudo_outcomes(score, None, block, these, at) / examination
+            n, sum_t, sum_tt = n + tau.size, sum_t + tau.sum(), sum_tt + np.square(tau).sum()
+            sum_g, sum_gt = sum_g + psi.sum(), sum_gt + psi @ tau[at, self.item[these]]
+        return affine_calibration(n, sum_t, sum_tt, sum_g, sum_gt)
+
+    def _blocks(self, score: ScoreFn):
+        """Per block of validation users: its start, users, positive rows (``these``), their rows in the
+        block (``at``) and τ̂ = f1 − f0 (B, n_items)."""
+        order = self.order
+        for start in range(0, len(self.users), self.user_batch):
+            block = self.users[start : start + self.user_batch]
+            lo, hi = np.searchsorted(self.user[order], [block[0], block[-1] + 1])
+            these = order[lo:hi]
+            yield start, block, these, np.searchsorted(block, self.user[these]), score(block, "exposed") - score(block, "unexposed")
+
+    def _pseudo_outcomes(self, score: ScoreFn, propensity: Callable[[np.ndarray], np.ndarray] | None,
+                         block: np.ndarray, these: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """ψ of the rows ``these``: +1/(n_u π) for a positive impression, −1/(r_u(1−ĝ)) for an organic find."""
+        psi = self.weight[these].copy()
+        found = self.organic[these]
+        if found.any():
+            g = 0.0
+            if propensity is not None:
+                g = propensity(block)[at[found], self.item[these][found]]
+            elif self.propensity_head:
+                g = score(block, "propensity")[at[found], self.item[these][found]]
+            psi[found] = -1.0 / (self.share[self.user[these][found]] * np.clip(1.0 - g, 1e-3, 1.0))
+        return psi
 
     def __call__(self, score: ScoreFn) -> dict[str, float]:
         """The validation metrics; the users' values stay for :meth:`take_last` (the epoch choice reads them)."""
@@ -229,6 +259,31 @@ class UpliftCriterion:
         check scores the users once for its metric and for :class:`~recause.tasks.train.callbacks.EpochChoice`."""
         last, self._last = self._last, None
         return last
+
+
+@dataclass(frozen=True)
+class UpliftCalibration:
+    """τ̃ = ``intercept`` + ``slope`` · τ̂ (:meth:`UpliftCriterion.calibration`)."""
+
+    intercept: float
+    slope: float
+
+    def __call__(self, tau_hat: np.ndarray) -> np.ndarray:
+        """(…) calibrated uplift, in ``tau_hat``'s dtype."""
+        return (self.intercept + self.slope * tau_hat).astype(tau_hat.dtype, copy=False)
+
+
+def affine_calibration(n: float, sum_t: float, sum_tt: float, sum_g: float, sum_gt: float) -> UpliftCalibration | str:
+    """Least squares of Γ on τ̂ from the sums over ``n`` pairs of τ̂, τ̂², Γ and Γτ̂; why not, as a string,
+    when τ̂ does not vary or the slope is not positive (it would reverse or flatten the rankings)."""
+    mean_t, mean_g = sum_t / n, sum_g / n
+    variance = sum_tt / n - mean_t**2
+    if not variance > 1e-18:
+        return "the uplift estimate does not vary over the validation pairs"
+    slope = (sum_gt / n - mean_g * mean_t) / variance
+    if not slope > 0:
+        return f"the validation log gives the uplift estimate a slope of {slope:.3g} (not positive): left as trained"
+    return UpliftCalibration(float(mean_g - slope * mean_t), float(slope))
 
 
 def criterion_usable(split: Split) -> bool:

