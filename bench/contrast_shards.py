@@ -58,9 +58,11 @@ def main() -> None:
     import _contrast_maps as maps
     from recause.tasks.shards import in_order
 
-    from recause.flows.runtime import quiet_environment, share_api_with_workers
+    from recause.flows.runtime import prepare_environment, share_api_with_workers
 
-    quiet_environment()  # as `recause run`: offline, no telemetry
+    # As `recause run` there: offline, no telemetry, Prefect's state in the run's PREFECT_HOME, whose database exists
+    # (2026-12-04, on a slow machine, a fresh ~/.prefect database was still being made when the temporary API's 60 s ran out).
+    prepare_environment(args.root, 1)
     maps.prepare(args.root, args.seed)
     print(_common.header(), flush=True)
     seq = None if args.dask_only else show("in order", *maps.stage(in_order), detail=args.detail)
