@@ -81,18 +81,16 @@ def main() -> None:
     prepare_environment(args.root, 1)
     share_api_with_workers()  # as `recause run` on dask: one API for the run and its workers
     print(_common.header(), flush=True)
-    result: dict = {}
 
     @task
-    def one_map() -> None:
-        result["wall"], result["spent"] = measure(args.shards)
+    def one_map() -> tuple[float, dict[str, float]]:
+        return measure(args.shards)
 
     @flow(name="shard-overhead", task_runner=task_runner(RuntimeConfig(task_runner="dask", dask_workers=args.workers)))
-    def overhead() -> None:
-        one_map()
+    def overhead() -> tuple[float, dict[str, float]]:
+        return one_map()
 
-    overhead()
-    wall, spent = result["wall"], result["spent"]
+    wall, spent = overhead()
     per = {k: 1000 * spent.get(k, 0.0) / args.shards for k in ("workers", "run", "api", "other")}
     print(_common.table([{"process": k, "cpu_s": spent.get(k, 0.0), "ms_per_shard": v} for k, v in per.items()],
                         ["process", "cpu_s", "ms_per_shard"]))
