@@ -2,11 +2,20 @@
 
 A stage task takes its mapper from :func:`shard_map`, a context around the stage's work. Inside a flow
 run whose runner runs tasks in parallel (``runtime.task_runner`` threads or dask,
-:mod:`recause.flows.runners`) it is a :class:`Shards`: each call submits one Prefect task ``shard`` per
-item (``shard.map``) and returns at once; the results come back in the items' order as a
-:class:`Results`, and reading one waits for it — so a stage can submit its shards early, do its own
-work while the workers compute, and read them when it needs them. Elsewhere (the sequential runner,
-a task's ``.fn()`` in a test) it is :func:`~recause.tasks.shards.in_order`.
+:mod:`recause.flows.runners`) it is a :class:`Shards`: each call submits one task per item and returns
+at once; the results come back in the items' order as a :class:`Results`, and reading one waits for it
+— so a stage can submit its shards early, do its own work while the workers compute, and read them
+when it needs them. Elsewhere (the sequential runner, a task's ``.fn()`` in a test) it is
+:func:`~recause.tasks.shards.in_order`.
+
+On Dask each shard is one plain Dask task, ``shard:<function>-<map>-<i>`` on the Dask dashboard, sent
+with the map's ``priority`` through the runner's own client; the stage's Prefect task run logs each map
+(how many shards, how long submitting took) and Prefect's UI lists the stage tasks, not the shards. As
+one Prefect task run each (``shard.map``), a shard cost ~620 ms of CPU before it computed anything
+(``bench/shard_overhead.py``, 2026-12-04: 364 ms in the workers, 165 ms in the run's process, 93 ms in
+Prefect's API): Prefect serialised its whole settings with every task, and each worker rebuilt them and
+made two API clients — two TLS contexts with the CA bundle loaded — per task run. On threads (one
+process, nothing is serialised) each shard stays a Prefect task run ``shard:<function>``.
 
 On a local Dask cluster every argument the shards take (an item, or one of the arguments every shard
 shares: the split, the policies with the models they close over, the simulator) is written once per
@@ -21,12 +30,15 @@ machine's files) and on threads (one process, nothing is pickled) they travel by
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +46,7 @@ from typing import Any
 
 from prefect import get_run_logger, task, unmapped
 from prefect.context import FlowRunContext, TaskRunContext
+from prefect.exceptions import MissingContextError
 
 from recause.flows.runners import SequentialTaskRunner
 from recause.flows.stages import TASK_OPTIONS
@@ -71,18 +84,31 @@ def loaded(value: Any) -> Any:
             _LOADED[value.path] = cloudpickle.load(handle)
         seconds = time.perf_counter() - start
         if seconds >= SLOW_SECONDS:
-            get_run_logger().info("loaded a shared argument (%.0f MB) in %.1f s", os.path.getsize(value.path) / 1e6, seconds)
+            _logger().info("loaded a shared argument (%.0f MB) in %.1f s", os.path.getsize(value.path) / 1e6, seconds)
     return _LOADED[value.path]
 
 
-@task(name="shard", **TASK_OPTIONS)
-def shard(fn: Callable[..., Any], item: Any, common: Mapping[str, Any]) -> Any:
+def run_shard(fn: Callable[..., Any], item: Any, common: Mapping[str, Any]) -> Any:
     """One shard, on whichever worker the runner picked: ``fn(item, **common)``, each argument :func:`loaded`
     from its file where it is :class:`Stored`; torch on one thread there (the workers share the cores)."""
     import torch
 
     torch.set_num_threads(1)
     return fn(loaded(item), **{name: loaded(value) for name, value in common.items()})
+
+
+@task(name="shard", **TASK_OPTIONS)
+def shard(fn: Callable[..., Any], item: Any, common: Mapping[str, Any]) -> Any:
+    """:func:`run_shard` as a Prefect task run (the ``threads`` runner)."""
+    return run_shard(fn, item, common)
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter:
+    """The Prefect run's logger where there is a run (a shard on threads, the stage), else this module's (a Dask task)."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
 
 
 class Results(Sequence):
@@ -106,20 +132,27 @@ class Results(Sequence):
     def wait(self) -> None:
         """Until every shard has finished, whatever it returned or raised."""
         for future in self._futures:
-            future.wait()
+            if hasattr(future, "wait"):  # Prefect's
+                future.wait()
+            else:  # Dask's
+                try:
+                    future.exception()  # waits; None, or what it raised
+                except CancelledError:  # the cluster went away: nothing left running either
+                    pass
 
 
 class Shards:
     """One stage's mapper on the flow run's parallel task runner: ``self(fn, items, common)`` submits
-    ``fn(item, **common)`` per item as a ``shard:<fn>`` task and returns its :class:`Results` at once.
+    ``fn(item, **common)`` per item and returns its :class:`Results` at once.
 
     ``by_file``: write the arguments to this stage's files (:class:`Stored`; a local Dask cluster), else
-    send them by value; ``on_dask``: pass each map's ``priority`` to the Dask scheduler (``dask.annotate``).
+    send them by value; ``client``: the Dask client of the run's runner — each shard a plain Dask task at
+    the map's ``priority`` — or None (threads): each shard a Prefect task run ``shard:<fn>``.
     :meth:`close` waits for every shard submitted and removes the files."""
 
-    def __init__(self, by_file: bool, on_dask: bool = False) -> None:
+    def __init__(self, by_file: bool, client: Any = None) -> None:
         self.by_file = by_file
-        self.on_dask = on_dask
+        self.client = client
         self._folder: Path | None = None
         self._stored: dict[int, tuple[Any, Stored]] = {}  # id -> (the object, kept so its id stays its own; its file)
         self._maps: list[Results] = []
@@ -129,11 +162,19 @@ class Shards:
         items = [self._reference(item) for item in items]
         common = {name: self._reference(value) for name, value in common.items()}
         stored = time.perf_counter()
-        with _without_the_stage_context(), _priority(priority if self.on_dask else 0):
-            futures = shard.with_options(name=f"shard:{fn.__name__}").map(unmapped(fn), items, unmapped(common))
-        if (took := time.perf_counter() - start) >= SLOW_SECONDS:
-            get_run_logger().info("map %s: %d shards submitted in %.1f s (%.1f s of it writing their arguments' files)",
-                                  fn.__name__, len(items), took, stored - start)
+        if self.client is not None:
+            key = f"shard:{fn.__name__}-{uuid.uuid4().hex[:8]}"
+            futures = [self.client.submit(run_shard, fn, item, common, key=f"{key}-{i}", pure=False, priority=priority)
+                       for i, item in enumerate(items)]
+            _logger().info("map %s: %d shards on Dask (%s-0…%d), submitted in %.1f s (%.1f s of it writing their "
+                           "arguments' files)", fn.__name__, len(items), key, len(items) - 1,
+                           time.perf_counter() - start, stored - start)
+        else:
+            with _without_the_stage_context():
+                futures = shard.with_options(name=f"shard:{fn.__name__}").map(unmapped(fn), items, unmapped(common))
+            if (took := time.perf_counter() - start) >= SLOW_SECONDS:
+                _logger().info("map %s: %d shards submitted in %.1f s (%.1f s of it writing their arguments' files)",
+                               fn.__name__, len(items), took, stored - start)
         results = Results(futures)
         self._maps.append(results)
         return results
@@ -177,21 +218,8 @@ def _without_the_stage_context() -> Iterator[None]:
         TaskRunContext.__var__.reset(token)
 
 
-@contextmanager
-def _priority(priority: int) -> Iterator[None]:
-    """Tasks submitted inside run at ``priority`` on a Dask scheduler (higher first; Dask's default is 0)."""
-    if not priority:
-        yield
-        return
-    import dask
-
-    with dask.annotate(priority=priority):
-        yield
-
-
 WARM_IMPORTS = (
     "torch",
-    "prefect.task_engine",  # what runs each shard task
     "recause.models.gnn.module",  # Lightning and PyG: unpickling a GNN policy imports them (~10 s cold here)
     "recause.tasks.evaluate",
     "recause.tasks.contrast.stage",
@@ -249,7 +277,7 @@ def shard_map(local_cluster: bool = True) -> Iterator[MapShards]:
     if local and not local_cluster:
         yield in_order
         return
-    shards = Shards(by_file=local, on_dask=on_dask)
+    shards = Shards(by_file=local, client=runner.client if on_dask else None)
     try:
         yield shards
     finally:

@@ -343,3 +343,46 @@ def test_on_dask_a_map_of_higher_priority_runs_ahead_of_the_queued_shards_of_an_
     # map's): that one alone starts before the second map's shards. First in, first out starts three of them
     # before; a worker queue of two (distributed's default saturation), two.
     assert sorted(later)[1] > min(first), (later, submitted, first)
+
+
+def halve(item: int) -> float:
+    """A shard that refuses odd items."""
+    if item % 2:
+        raise ValueError(f"odd item {item}")
+    return item / 2
+
+
+def test_on_dask_each_shard_is_a_dask_task_and_no_prefect_task_run(prefect_harness) -> None:
+    """On Dask a map's shards are plain Dask tasks (``shard:<function>-…``): results in the items' order, a shard's
+    error raised where its result is read, and the flow run's only Prefect task run the stage's own — not one per
+    shard, which cost ~620 ms of CPU each (``bench/shard_overhead.py``)."""
+    from prefect import flow, task
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.context import FlowRunContext
+
+    from recause.flows.config import RuntimeConfig
+    from recause.flows.runners import task_runner
+    from recause.flows.shards import shard_map
+
+    @task(name="stage")
+    def stage() -> tuple[list[float], str, list[str]]:
+        with shard_map() as map_shards:
+            halves = list(map_shards(halve, [4, 0, 2], {}))
+            failing = map_shards(halve, [2, 3], {})
+            with pytest.raises(ValueError, match="odd item 3"):
+                failing[1]
+            client = FlowRunContext.get().task_runner.client
+            keys = sorted(client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)))
+            return halves, failing[0], keys
+
+    @flow(task_runner=task_runner(RuntimeConfig(task_runner="dask", dask_workers=1)))
+    def on_dask() -> tuple[tuple[list[float], float, list[str]], str]:
+        return stage(), str(FlowRunContext.get().flow_run.id)
+
+    (halves, first, keys), flow_run_id = on_dask()
+    assert halves == [2.0, 0.0, 1.0] and first == 1.0
+    assert sum(k.startswith("shard:halve-") for k in keys) >= 2, keys  # the failing map's, still held by the stage
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    assert [run.name.split("-")[0] for run in runs] == ["stage"], [run.name for run in runs]
