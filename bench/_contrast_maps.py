@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import os
+import resource
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,16 +42,18 @@ def prepare(root: Path, seed: int) -> None:
 
 
 class Timed:
-    """A shard function that also returns where and when it computed: (pid, start, end, cpu), ``cpu`` the seconds its
-    thread was on a core (so a shard slowed by waiting for a core shows apart from one slowed while computing)."""
+    """A shard function that also returns where and when it computed: (pid, start, end, cpu, faults), ``cpu`` the seconds
+    its thread was on a core (so a shard slowed by waiting for a core shows apart from one slowed while computing),
+    ``faults`` the minor page faults its thread took (memory the kernel handed it afresh, zeroed)."""
 
     def __init__(self, fn):
         self.fn, self.__name__ = fn, fn.__name__
 
     def __call__(self, item, **common):
-        start, cpu = time.time(), time.thread_time()
+        start, cpu, faults = time.time(), time.thread_time(), resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
         out = self.fn(item, **common)
-        return out, (os.getpid(), start, time.time(), time.thread_time() - cpu)
+        return out, (os.getpid(), start, time.time(), time.thread_time() - cpu,
+                     resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - faults)
 
 
 class TimedResults(Sequence):

@@ -9,7 +9,7 @@ twice on them: with the shards in order in this process, then inside a Prefect f
 runner and ``flows/shards.py``; evaluate in order there, as the flow's evaluate stage on a local cluster). Each map (the policies' metrics, the estimates and bootstrap per
 estimator, the simulator's values per policy, its feature-edit answers per edit) is timed — when it was
 submitted, when its first shard finished, when its last result was read — and each shard's compute inside
-its worker (and the part of it on a core: the rest waited for one), so the compute and the runner's overhead show apart. One thread everywhere. Ends with
+its worker (and the part of it on a core: the rest waited for one; and its thread's minor page faults), so the compute and the runner's overhead show apart. One thread everywhere. Ends with
 ``RESULT in_order_s=... dask_s=... ratio=...``.
 """
 
@@ -34,15 +34,16 @@ def show(label: str, spans: dict, maps: list, detail: bool = False) -> float:
         print(f"  {stage}: {finish - begin:.1f} s")
         for m in (m for m in maps if begin <= m["start"] <= finish):
             shards = [s for s in m["shards"] if s is not None]
-            compute = sum(b - a for _, a, b, _ in shards)
-            cpu = sum(c for *_, c in shards)
-            first = min((b for _, _, b, _ in shards), default=m["start"]) - m["start"]
+            compute = sum(s[2] - s[1] for s in shards)
+            cpu = sum(s[3] for s in shards)
+            faults = sum(s[4] for s in shards)
+            first = min((s[2] for s in shards), default=m["start"]) - m["start"]
             print(f"    {m['name']:22s} {len(shards):2d} shards  submitted at {m['start'] - begin:5.1f} s (took "
                   f"{m['returned'] - m['start']:4.1f} s)  first done after "
                   f"{first:5.1f} s  last read at {(m['read'] or m['start']) - begin:5.1f} s  compute {compute:6.1f} s "
-                  f"(on a core {cpu:6.1f} s) in {len({p for p, *_ in shards})} process(es)")
+                  f"(on a core {cpu:6.1f} s, {faults / 1e3:5.0f} k page faults) in {len({s[0] for s in shards})} process(es)")
             if detail:
-                print("      " + "  ".join(f"{pid % 1000}:{a - begin:.1f}-{b - begin:.1f}({c:.1f})" for pid, a, b, c in shards))
+                print("      " + "  ".join(f"{pid % 1000}:{a - begin:.1f}-{b - begin:.1f}({c:.1f})" for pid, a, b, c, _ in shards))
     return total
 
 
