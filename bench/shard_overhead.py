@@ -4,9 +4,10 @@ as the stages submit theirs (``flows/shards.py``: one Dask task per shard), with
     .venv/bin/python bench/shard_overhead.py [--shards 100] [--workers 2] [--root outputs]
 
 The shards compute nothing, so every CPU second is the runner's: the workers' (Dask's worker; Prefect's task
-engine too while each shard was a Prefect task run: 622 ms a shard in all then, 12 ms since), the run's process (submitting, Dask's scheduler and client, reading results) and Prefect's temporary API
-(``<root>/prefect``, as ``recause run`` keeps it). One warm-up map of 4 shards first, as a run's first stage leaves
-the workers. Ends with ``RESULT shards=... wall_s=... cpu_ms_per_shard=... workers_ms=... run_ms=... api_ms=...``.
+engine too while each shard was a Prefect task run: 622 ms a shard in all then, 12 ms since), the run's process
+(submitting, Dask's scheduler and client, reading results) and Prefect's temporary API (``<root>/prefect``, as
+``recause run`` keeps it). One warm-up map of 4 shards first, as a run's first stage leaves the workers.
+Ends with ``RESULT shards=... wall_s=... cpu_ms_per_shard=... workers_ms=... run_ms=... api_ms=...``.
 """
 
 from __future__ import annotations
