@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import get_args
@@ -52,10 +53,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def api(url: str, path: str, body: dict | None = None) -> object:
+RETRYABLE = (429, 503)  # what Prefect's own client retries: the server answers 503 when SQLite is busy
+
+
+def api(url: str, path: str, body: dict | None = None, attempts: int = 6) -> object:
+    """One call to the Prefect REST API, retried with backoff on the statuses Prefect's client retries
+    (a busy SQLite store rolls the request back, so a retried POST does not create twice)."""
     request = urllib.request.Request(f"{url}{path}", json.dumps(body).encode() if body is not None else None,
                                      {"Content-Type": "application/json"}, method="POST" if body is not None else "GET")
-    return json.loads(urllib.request.urlopen(request, timeout=30).read())
+    for attempt in range(attempts):
+        try:
+            return json.loads(urllib.request.urlopen(request, timeout=30).read())
+        except urllib.error.HTTPError as error:
+            if error.code not in RETRYABLE or attempt == attempts - 1:
+                raise
+            time.sleep(2**attempt)
 
 
 def wait_for(check, timeout: float, what: str, step: float = 1.0):
