@@ -47,8 +47,11 @@ setup: $(VENV)/.installed
 run: setup
 	$(BIN)/recause run --dataset synthetic --preset default
 
+# Two pytest workers (pytest-xdist) take whole test files, so the end-to-end runs of one file share their
+# fixtures, in the order tests/conftest.py gives (it balances the two); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: setup $(VENV)/.recbole $(CHROMIUM) postgresql
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Re-pin every dependency from the current environment (after changing pyproject.toml).
 lock: setup
