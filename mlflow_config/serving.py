@@ -16,7 +16,6 @@ its metric of record beats the current champion's (the value is kept as a versio
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+
+from recause.mlflow_config.tracking import global_tracking_uri_kept
 
 CHAMPION = "champion"
 METRIC_TAG = "recause.metric_of_record"
@@ -201,11 +202,8 @@ def champion_lists(tracking_uri: str, dataset: str, users: list[str], k: int | N
     except MlflowException:
         raise LookupError(f"no champion of {name!r} in {tracking_uri}: run `recause run --dataset {dataset}` first "
                           "(a finished run registers its recommender)") from None
-    previous = mlflow.get_tracking_uri() if "MLFLOW_TRACKING_URI" in os.environ else None
-    mlflow.set_tracking_uri(tracking_uri)  # models:/ resolves through the global URI (and MLflow exports it to the environment)
-    try:
+    with global_tracking_uri_kept():
+        mlflow.set_tracking_uri(tracking_uri)  # models:/ resolves through the process-wide URI
         model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
-    finally:
-        mlflow.set_tracking_uri(previous)  # None unsets the variable again
     params = {"k": int(k)} if k is not None else None
     return model.predict(pd.DataFrame({"user_id": users}), params=params), f"{name} version {version.version}"

@@ -19,6 +19,7 @@ in every new database store is deleted while it is empty (:func:`open_client`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 import time
@@ -229,6 +230,22 @@ class RunTarget:
     run_id: str
 
 
+@contextmanager
+def global_tracking_uri_kept() -> Iterator[None]:
+    """Undo, on leaving the block, any change to MLflow's process-wide tracking URI made inside it.
+
+    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI`` into the environment, where a later
+    run or command of the same process would read it as its configured store.
+    """
+    import mlflow
+
+    previous = mlflow.get_tracking_uri() if "MLFLOW_TRACKING_URI" in os.environ else None
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)  # None unsets the variable again
+
+
 def lightning_logger(target: RunTarget | None, prefix: str = ""):
     """A Lightning ``MLFlowLogger`` writing into ``target``'s run (metric names ``<prefix>-train/loss``,
     ...) and leaving it open for the tracker to end; None when ``target`` is None."""
@@ -241,6 +258,11 @@ def lightning_logger(target: RunTarget | None, prefix: str = ""):
 
         def finalize(self, status: str = "success") -> None:
             return None
+
+        @property
+        def experiment(self):
+            with global_tracking_uri_kept():  # Lightning sets the process-wide URI (and the environment) here
+                return super().experiment
 
     return StageLogger(experiment_name=target.experiment, tracking_uri=target.tracking_uri, run_id=target.run_id, prefix=prefix)
 

@@ -121,3 +121,24 @@ def test_after_a_store_failure_the_tracker_makes_no_more_calls(tmp_path: Path) -
             stage.log_metrics({"loss": 1.0})
     tracker.finish("FAILED")
     assert calls == ["create_run", "log_batch"] and tracker.failed is not None
+
+
+def test_training_leaves_the_process_wide_tracking_uri_as_it_was(tmp_path: Path, monkeypatch) -> None:
+    """Lightning's MLflow logger sets MLflow's process-wide URI, which MLflow also writes to ``MLFLOW_TRACKING_URI``;
+    a later run or ``recause compare`` in the same process would take it for its configured store."""
+    import os
+
+    import mlflow
+
+    from recause.mlflow_config.tracking import lightning_logger
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = tracking_uri(None, tmp_path)
+    tracker = RunTracker(uri, "recause/synthetic", artifact_location(uri, tmp_path))
+    tracker.start(run_name("synthetic", "smoke", 0), {}, {})
+    with tracker.stage("train") as stage:
+        logger = lightning_logger(stage.target(), prefix="gnn")
+        assert logger.experiment.get_run(logger.run_id).info.run_id == stage.run_id  # the stage's own run
+        logger.log_metrics({"loss": 1.0}, step=0)
+    tracker.finish()
+    assert "MLFLOW_TRACKING_URI" not in os.environ and mlflow.get_tracking_uri() != uri

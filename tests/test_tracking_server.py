@@ -221,6 +221,12 @@ def test_a_server_killed_mid_run_fails_the_run_naming_it_and_stops_its_database(
     assert survivors(processes, wait=10) == []
 
 
+def as_from_a_terminal() -> None:
+    """Ctrl-C's signal at its default, as in a terminal: a suite started in the background (``make test &``)
+    ignores SIGINT, and its commands would inherit that and never see the test's Ctrl-C."""
+    pg.signal.signal(pg.signal.SIGINT, pg.signal.SIG_DFL)
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_the_command_stops_both_on_a_signal_and_a_second_start_reuses_the_cluster(cluster_dir: Path, tmp_path: Path) -> None:
@@ -230,7 +236,8 @@ def test_the_command_stops_both_on_a_signal_and_a_second_start_reuses_the_cluste
     for sig in (pg.signal.SIGTERM, pg.signal.SIGINT):
         port = free_port()
         server = subprocess.Popen(command("tracking-server", "--port", str(port), "--data-dir", str(cluster_dir)), cwd=ROOT,
-                                  env=environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                  env=environment(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  preexec_fn=as_from_a_terminal)
         assert server.stdout is not None
         lines = [server.stdout.readline() for _ in range(2)]
         assert lines[1].strip() == f"MLFLOW_TRACKING_URI=http://127.0.0.1:{port}", "".join(lines) + server.stdout.read()
