@@ -61,3 +61,14 @@ def test_indices_and_positives() -> None:
     frame = pd.concat([split.train, split.val, split.test])
     assert (split.users.ids[frame["user"]] == frame["user_id"].to_numpy()).all()
     assert frame["positive"].all()
+
+
+@pytest.mark.parametrize("n_users", [1, 7, 70_000])  # 70,000: the high 16 bits of the users are used
+def test_the_grouped_shuffle_is_lexsort(n_users: int) -> None:
+    from recause.tasks.data.split import _grouped_shuffle
+
+    rng = np.random.default_rng(n_users)
+    user = rng.integers(0, n_users, 20_000)
+    key = rng.random(20_000)
+    key[::7] = key[0]  # ties keep the rows' order, as lexsort's do
+    np.testing.assert_array_equal(_grouped_shuffle(user, key), np.lexsort((key, user)))
