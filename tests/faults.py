@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("load", "validate", "split", "features", "baselines", "train", "simulate", "evaluate", "contrast", "recommend")
-CACHED_STAGES = STAGES[3:]  # load and validate always run (they read the data); split is recomputed (cheaper than storing it)
+CACHED_STAGES = STAGES[3:]  # load and validate always run (they read the data); split is recomputed, not stored
 # Summary entries that differ between two runs of the same config by design: timings, ids, places.
 # The embedding cache's counters say how much work a run did, not what it found.
 VOLATILE_PREFIXES = ("stage/", "mlflow/", "registry/")  # registry: which version, and whether it took champion
