@@ -71,4 +71,5 @@ def test_the_grouped_shuffle_is_lexsort(n_users: int) -> None:
     user = rng.integers(0, n_users, 20_000)
     key = rng.random(20_000)
     key[::7] = key[0]  # ties keep the rows' order, as lexsort's do
+    key[1::5] = 0.5 + rng.random(len(key[1::5])) * 2.0**-20  # the same top 16 bits, different below
     np.testing.assert_array_equal(_grouped_shuffle(user, key), np.lexsort((key, user)))

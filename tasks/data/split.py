@@ -116,16 +116,30 @@ def _per_user_parts(user: np.ndarray, val_fraction: float, test_fraction: float,
 
 
 def _grouped_shuffle(user: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """``np.lexsort((key, user))`` (rows by user, within a user by ``key``) for ``0 <= user < 2**32``:
-    the rows sorted by ``key``, then a stable radix sort by user in two 16-bit passes. At 5.1 M rows
-    (the 16x world) 1.5 s against lexsort's 1.9 s, whose cost per row grew with the rows."""
-    if len(user) and int(user.max()) >= 2**32:
+    """``np.lexsort((key, user))`` (rows by user, within a user by ``key``) for ``0 <= user < 2**32`` and
+    ``0 <= key < 1``, without a comparison sort: stable 16-bit radix passes by the key's top 16 bits and
+    by user, then the rows whose user and top bits tie ordered by the whole key (~0.2 % of the rows at
+    ~100 rows a user). Every pass is linear in the rows. At 5.1 M rows (the 16x world) 0.27 s, against
+    1.2-1.6 s for a sort of the keys followed by the radix passes by user, and lexsort's 1.9 s."""
+    in_range = len(user) > 0 and int(user.min()) >= 0 and int(user.max()) < 2**32
+    if not (in_range and key.min() >= 0.0 and key.max() < 1.0):
         return np.lexsort((key, user))
-    by_key = np.argsort(key, kind="stable")
-    user = user[by_key]
-    low = np.argsort((user & 0xFFFF).astype(np.uint16), kind="stable")
-    high = np.argsort((user[low] >> 16).astype(np.uint16), kind="stable")
-    return by_key[low[high]]
+    top = (key * 65536.0).astype(np.uint16)  # floor(key * 2^16): ordering by it never contradicts key's
+    order = np.argsort(top, kind="stable")
+    order = order[np.argsort((user[order] & 0xFFFF).astype(np.uint16), kind="stable")]
+    if int(user.max()) >= 2**16:
+        order = order[np.argsort((user[order] >> 16).astype(np.uint16), kind="stable")]
+    grouped_user, grouped_top = user[order], top[order]
+    tie = (grouped_user[1:] == grouped_user[:-1]) & (grouped_top[1:] == grouped_top[:-1])  # row i ties i+1
+    if tie.any():
+        in_run = np.zeros(len(order), dtype=bool)
+        in_run[:-1] |= tie
+        in_run[1:] |= tie
+        at = np.flatnonzero(in_run)
+        run = np.cumsum(np.concatenate(([True], ~tie[at[1:] - 1])))  # a run of tied rows, numbered
+        rows = order[at]  # in row order within a run (the passes are stable), as lexsort breaks ties
+        order[at] = rows[np.lexsort((key[rows], run))]
+    return order
 
 
 def _ratio_count(n: np.ndarray, fraction: float) -> np.ndarray:
