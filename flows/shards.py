@@ -219,6 +219,8 @@ def _without_the_stage_context() -> Iterator[None]:
 
 
 WARM_IMPORTS = (
+    "onnxruntime",  # the features stage's embedding shards come first
+    "recause.tasks.features.encoder",
     "torch",
     "recause.models.gnn.module",  # Lightning and PyG: unpickling a GNN policy imports them (~10 s cold here)
     "recause.tasks.evaluate",

@@ -143,8 +143,9 @@ and ``registry/...``: the second run registers version 2 beside the first's cham
 
 @pytest.mark.slow
 def test_the_flow_on_dask_gives_the_sequential_numbers(prefect_harness, tmp_path: Path) -> None:
-    """A smoke run, then the sharded stages (evaluate, contrast) again on a 2-worker local Dask cluster
-    (the other stages reused from the first run): every number of the summary agrees."""
+    """A smoke run, then the sharded stages (features with an empty embedding cache, evaluate, contrast) again
+    on a 2-worker local Dask cluster (the other stages reused from the first run): every number of the summary
+    agrees."""
     from recause.flows.runners import pipeline_for
 
     def run(name: str, *overrides: str) -> dict:
@@ -155,10 +156,12 @@ def test_the_flow_on_dask_gives_the_sequential_numbers(prefect_harness, tmp_path
         return json.loads((tmp_path / name / "summary.json").read_text())
 
     sequential = run("sequential")
-    for stage in ("evaluate", "contrast"):
+    for stage in ("features", "evaluate", "contrast"):
         shutil.rmtree(tmp_path / "stages" / stage)
+    shutil.rmtree(tmp_path / "cache" / "embeddings")  # so the features stage embeds every text again, in shards
     dask = run("dask", "runtime.task_runner=dask", "runtime.dask_workers=2")
-    assert "evaluate" not in dask["run/reused_stages"] and "contrast" not in dask["run/reused_stages"]
+    assert not {"features", "evaluate", "contrast"} & set(dask["run/reused_stages"].split(","))
+    assert dask["features/cache_hits"] == 0 and dask["features/texts_embedded"] == sequential["features/texts_embedded"] > 0
     assert "simulate" in dask["run/reused_stages"]
     assert set(dask) == set(sequential)
     differ = {}

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from recause.models.text.encoder import length_batches, pad_batch
-from recause.tasks.features.encoder import load_encoder, model_identity, resolve_model
+from recause.tasks.features import encoder as encoder_module
+from recause.tasks.features.encoder import encode_sharded, load_encoder, model_identity, resolve_model
 
 PAIR = ["red running shoes", "crimson jogging sneakers", "tax law textbook"]
 
@@ -52,6 +53,22 @@ def test_duplicates_and_order_are_preserved(onnx_encoder) -> None:
     np.testing.assert_array_equal(out[0], out[2])
     single = onnx_encoder.encoder.encode(["a longer text about sailing and anchors"])
     assert float(out[1] @ single[0]) > 0.99999
+
+
+def test_sharded_encoding_gives_the_vectors_of_encode(onnx_encoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [f"item {i}: " + "knitting yarn " * (i % 41) for i in range(400)] + ["item 3: " + "knitting yarn " * 3, ""]
+    expected = onnx_encoder.encoder.encode(texts)
+    shards: list[int] = []
+
+    def elsewhere(fn, items, common, *, priority=0):  # a worker's fresh session, shards computed last-first
+        shards.append(len(items))
+        monkeypatch.setattr(encoder_module, "_BACKENDS", {})
+        return [fn(item, **common) for item in items[::-1]][::-1]
+
+    sharded = encode_sharded(onnx_encoder.encoder, onnx_encoder.onnx, elsewhere, texts, n_shards=4)
+    np.testing.assert_array_equal(sharded, expected)
+    assert len(shards) == 1 and 2 <= shards[0] <= 4  # 7 batches of 64, cut by padded tokens: whole batches a shard
+    assert encode_sharded(onnx_encoder.encoder, onnx_encoder.onnx, elsewhere, []).shape == (0, expected.shape[1])
 
 
 def test_batches_group_similar_lengths_and_pad_to_the_longest() -> None:

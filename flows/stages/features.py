@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from prefect import task
 
 from recause.flows.artifacts import write_features
+from recause.flows.shards import shard_map
 from recause.flows.stages import TASK_OPTIONS, StageResult
 from recause.tasks.data import Dataset
 from recause.tasks.data.split import Split
 from recause.tasks.features.build import TextFeatures, text_features
 from recause.tasks.features.cache import CachedEmbedder, EmbeddingCache
 from recause.tasks.features.config import FeaturesConfig
-from recause.tasks.features.encoder import LoadedEncoder, load_encoder
+from recause.tasks.features.encoder import LoadedEncoder, encode_sharded, load_encoder
+from recause.tasks.shards import in_order
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,15 @@ class EncoderSettings:
 def features_task(split: Split, dataset: Dataset, config: FeaturesConfig, threads: int, cache_dir: Path,
                   folder: Path, seed: int) -> StageResult[TextFeatures]:
     """Load the encoder (cached ONNX export) and the embedding cache — the stage's I/O — then build
-    the features; topic table, keyword samples and an embedding map in ``folder``."""
+    the features; topic table, keyword samples and an embedding map in ``folder``.
+
+    On a parallel runner the texts the cache lacks are embedded in shards of whole batches
+    (:func:`~recause.tasks.features.encoder.encode_sharded`, ONNX backend): the same vectors."""
     loaded, embed = EncoderSettings(config, threads, cache_dir).load()
-    features = text_features(split, dataset, embed, config, seed)
+    with shard_map() as map_shards:
+        if map_shards is not in_order and loaded.onnx is not None:
+            embed.encode = partial(encode_sharded, loaded.encoder, loaded.onnx, map_shards)
+        features = text_features(split, dataset, embed, config, seed)
     metrics = {"features/model": loaded.source, "features/model_identity": loaded.identity, "features/backend": loaded.backend}
     if features is None:
         note = (f"{dataset.meta.name} has no item text: the text-feature stage has nothing to embed; "

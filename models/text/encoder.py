@@ -14,7 +14,7 @@ Speed comes from the batching, not from tricks with the maths:
   fp16/bf16) or :class:`OnnxBackend` (the same graph exported to ONNX and run by ONNX Runtime on
   CPU, whose graph optimiser fuses LayerNorm and GELU and whose GEMMs run near the machine's peak).
 
-Loading weights, exporting and caching live in :mod:`recause.tasks.features.build`; this module does no I/O.
+Loading weights, exporting and caching live in :mod:`recause.tasks.features.encoder`; this module does no I/O.
 """
 
 from __future__ import annotations
@@ -116,12 +116,27 @@ def pad_batch(token_ids: Sequence[Sequence[int]], lengths: np.ndarray, pad_id: i
     return ids, mask
 
 
+@dataclass(frozen=True)
+class EncodePlan:
+    """Texts tokenised once, deduplicated and batched, ready for forward passes anywhere.
+
+    ``batches[b]`` = (rows (B,) into the distinct texts, input_ids (B, L_b) int64, attention_mask
+    (B, L_b) int64), longest texts first; ``inverse`` (n,) maps each text to its distinct row.
+    """
+
+    n_unique: int
+    inverse: np.ndarray
+    batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
 @dataclass
 class TextEncoder:
     """Embeds texts: ``encode(texts) -> (n, dim)`` float32 unit vectors.
 
     ``tokenize(texts) -> list of token-id lists`` (truncated to the model's maximum length);
     ``backend`` does the forward pass. ``progress(done, total)`` is called after every batch.
+    ``plan`` and ``assemble`` are ``encode`` without its forward passes, so they can run elsewhere
+    (the features stage's shards): the same batches give the same vectors.
     """
 
     tokenize: Callable[[list[str]], list[list[int]]]
@@ -134,19 +149,32 @@ class TextEncoder:
         return self.backend.dim
 
     def encode(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        plan = self.plan(texts)
+        outputs, done = [], 0
+        for _, ids, mask in plan.batches:
+            outputs.append(self.backend.forward(ids, mask))
+            done += len(ids)
+            if progress is not None:
+                progress(done, plan.n_unique)
+        return self.assemble(plan, outputs)
+
+    def plan(self, texts: Sequence[str]) -> EncodePlan:
+        """The distinct texts' padded batches (dynamic padding, similar lengths together)."""
         unique, inverse = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True)
-        out = np.empty((len(unique), self.dim), dtype=np.float32)
+        batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         if len(unique):
             tokens = self.tokenize(unique.tolist())
             lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
-            done = 0
             for batch in length_batches(lengths, self.batch_size):
-                ids, mask = pad_batch([tokens[i] for i in batch], lengths[batch], self.pad_id)
-                out[batch] = self.backend.forward(ids, mask)
-                done += len(batch)
-                if progress is not None:
-                    progress(done, len(unique))
-        return out[inverse.reshape(-1)]
+                batches.append((batch, *pad_batch([tokens[i] for i in batch], lengths[batch], self.pad_id)))
+        return EncodePlan(len(unique), inverse.reshape(-1), batches)
+
+    def assemble(self, plan: EncodePlan, outputs: Sequence[np.ndarray]) -> np.ndarray:
+        """(n, dim) vectors of the planned texts from each batch's forward output, in the plan's batch order."""
+        out = np.empty((plan.n_unique, self.dim), dtype=np.float32)
+        for (rows, _, _), vectors in zip(plan.batches, outputs, strict=True):
+            out[rows] = vectors
+        return out[plan.inverse]
 
     def token_counts(self, texts: Sequence[str]) -> np.ndarray:
         """Tokens per text after truncation (for FLOP accounting). Shape (n,)."""

@@ -14,7 +14,7 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,11 +88,14 @@ class CachedEmbedder:
 
     Counts what it did (``hits``, ``misses``, ``encode_seconds``) so the stage can report cache hit
     rate and throughput; shows a progress bar when more than ``progress_from`` texts need encoding.
+    ``encode``, when set, embeds the missing texts in place of ``encoder.encode`` with the same vectors
+    (the features stage's shards: :func:`~recause.tasks.features.encoder.encode_sharded`; no bar).
     """
 
     encoder: "TextEncoder"
     cache: EmbeddingCache | None
     progress_from: int = 2000
+    encode: Callable[[list[str]], np.ndarray] | None = None
     hits: int = 0
     misses: int = 0
     encode_seconds: float = 0.0
@@ -112,7 +115,10 @@ class CachedEmbedder:
         if len(missing):
             start = time.perf_counter()
             todo = [texts[i] for i in missing[first]]
-            encoded = self.encoder.encode(todo, progress=self._progress(len(todo)))
+            if self.encode is not None:
+                encoded = self.encode(todo)
+            else:
+                encoded = self.encoder.encode(todo, progress=self._progress(len(todo)))
             self.encode_seconds += time.perf_counter() - start
             lookup = dict(zip(new_hashes.tolist(), range(len(new_hashes))))
             vectors[missing] = encoded[[lookup[h] for h in hashes[missing].tolist()]]

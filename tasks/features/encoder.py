@@ -17,11 +17,15 @@ import hashlib
 import os
 import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from recause.models.text.encoder import OnnxBackend, TextEncoder, TorchBackend, pooled_encoder
+from recause.tasks.shards import MapShards
 
 POOLING = "mean-l2"
 Backend = Literal["auto", "torch", "onnx"]
@@ -68,6 +72,16 @@ def model_identity(source: str, max_length: int) -> str:
 
 
 @dataclass(frozen=True)
+class OnnxFile:
+    """An exported encoder as plain values, for a process that did not load the model: the graph's
+    path, ONNX Runtime's intra-op threads and the embedding width."""
+
+    path: Path
+    threads: int
+    dim: int
+
+
+@dataclass(frozen=True)
 class LoadedEncoder:
     encoder: TextEncoder
     identity: str
@@ -76,6 +90,8 @@ class LoadedEncoder:
     n_layers: int
     hidden: int
     intermediate: int
+    onnx: OnnxFile | None = None
+    """Where the ONNX backend's graph is (None on torch): what a shard needs to run forward passes."""
 
 
 def load_encoder(
@@ -105,6 +121,7 @@ def load_encoder(
     identity = model_identity(source, limit)
     config = network.config
     cuda = torch.cuda.is_available()
+    onnx = None
     chosen = backend if backend != "auto" else ("torch" if cuda else "onnx")
     if quantize and chosen != "onnx":
         raise EncoderError("features.quantize needs the onnx backend")
@@ -112,7 +129,8 @@ def load_encoder(
         dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
         runner = TorchBackend(network, device="cuda" if cuda else "cpu", dtype=dtype)
     else:
-        runner = OnnxBackend(_onnx_session(network, cache_dir / "onnx" / identity, quantize, threads), int(config.hidden_size))
+        onnx = OnnxFile(_onnx_graph(network, cache_dir / "onnx" / identity, quantize), threads, int(config.hidden_size))
+        runner = onnx_backend(onnx)
         chosen = "onnx-int8" if quantize else "onnx"
 
     def tokenize(texts: list[str]) -> list[list[int]]:
@@ -120,21 +138,60 @@ def load_encoder(
 
     encoder = TextEncoder(tokenize, runner, pad_id=int(tokenizer.pad_token_id or 0), batch_size=batch_size)
     return LoadedEncoder(
-        encoder, identity, chosen, source, int(config.num_hidden_layers), int(config.hidden_size), int(config.intermediate_size)
+        encoder, identity, chosen, source, int(config.num_hidden_layers), int(config.hidden_size),
+        int(config.intermediate_size), onnx,
     )
 
 
-def _onnx_session(network, folder: Path, quantize: bool, threads: int):
-    import onnxruntime as ort
-
+def _onnx_graph(network, folder: Path, quantize: bool) -> Path:
+    """The exported graph under ``folder`` (exported, and quantised, the first time)."""
     exported = folder / "encoder.onnx"
     if not exported.exists():
         _export(network, folder, exported)
-    path = exported
-    if quantize:
-        path = folder / "encoder-int8.onnx"
-        if not path.exists():
-            _quantize(exported, folder, path)
+    if not quantize:
+        return exported
+    path = folder / "encoder-int8.onnx"
+    if not path.exists():
+        _quantize(exported, folder, path)
+    return path
+
+
+_BACKENDS: dict[OnnxFile, OnnxBackend] = {}
+"""This process's ONNX sessions, one per graph: a worker builds one at its first shard and keeps it."""
+
+
+def onnx_backend(onnx: OnnxFile) -> OnnxBackend:
+    """This process's session for ``onnx`` (built once; ONNX Runtime's ``run`` is thread-safe)."""
+    if onnx not in _BACKENDS:
+        _BACKENDS[onnx] = OnnxBackend(_onnx_session(onnx.path, onnx.threads), onnx.dim)
+    return _BACKENDS[onnx]
+
+
+def forward_batches(batches: Sequence[tuple[np.ndarray, np.ndarray]], onnx: OnnxFile) -> list[np.ndarray]:
+    """A shard of the text embedding: each (input_ids (B, L), attention_mask (B, L)) batch's (B, d) vectors."""
+    backend = onnx_backend(onnx)
+    return [backend.forward(ids, mask) for ids, mask in batches]
+
+
+def encode_sharded(encoder: TextEncoder, onnx: OnnxFile, map_shards: MapShards, texts: Sequence[str],
+                   n_shards: int = 8) -> np.ndarray:
+    """``encoder.encode(texts)`` with its forward passes in up to ``n_shards`` shards of whole batches
+    (:func:`forward_batches`), cut where the padded tokens are split evenly. The batches are the ones
+    ``encode`` forms and each runs alone, so the vectors are ``encode``'s. (n, d) float32."""
+    plan = encoder.plan(texts)
+    if not plan.batches:
+        return encoder.assemble(plan, [])
+    cost = np.cumsum([ids.size for _, ids, _ in plan.batches])
+    cut = np.searchsorted(cost, cost[-1] * np.arange(1, n_shards) / n_shards, side="right")
+    bounds = np.unique(np.concatenate(([0], cut, [len(plan.batches)])))
+    shards = [[(ids, mask) for _, ids, mask in plan.batches[a:b]] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    outputs = map_shards(forward_batches, shards, {"onnx": onnx})
+    return encoder.assemble(plan, [vectors for shard in outputs for vectors in shard])
+
+
+def _onnx_session(path: Path, threads: int):
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
