@@ -258,9 +258,13 @@ def import_modules(names: Sequence[str]) -> None:
 
 
 @contextmanager
-def shard_map(local_cluster: bool = True) -> Iterator[MapShards]:
+def shard_map(local_cluster: bool = True, own_scheduler: bool = True) -> Iterator[MapShards]:
     """A stage's mapper for the duration of the ``with``: :class:`Shards` inside a flow run on a parallel runner
     (closed at the end), else :func:`~recause.tasks.shards.in_order`.
+
+    ``own_scheduler=False``: on a scheduler of one's own (``runtime.dask_address``) the shards run in order in
+    the stage's process — for shards that read a file of this machine (the features stage's exported ONNX
+    graph), which that scheduler's workers may not see.
 
     ``local_cluster=False``: on a local Dask cluster (no ``runtime.dask_address``) the shards run in order in
     the stage's process. For a stage whose shards are short and allocate a fresh block of scores per user
@@ -276,7 +280,7 @@ def shard_map(local_cluster: bool = True) -> Iterator[MapShards]:
         return
     on_dask = type(runner).__name__ == "DaskTaskRunner"
     local = on_dask and not getattr(runner, "address", None)
-    if local and not local_cluster:
+    if (local and not local_cluster) or (on_dask and not local and not own_scheduler):
         yield in_order
         return
     shards = Shards(by_file=local, client=runner.client if on_dask else None)

@@ -313,6 +313,29 @@ def test_dask_workers_are_started_and_import_the_shards_modules_before_the_first
     assert on_dask() and not in_order()
 
 
+def test_a_scheduler_of_ones_own_takes_the_shards_but_not_those_that_read_this_machines_files(prefect_harness) -> None:
+    """On ``runtime.dask_address`` every stage's shards go to that scheduler, except where the stage asks for
+    ``own_scheduler=False`` (the features stage: its workers may not see the exported ONNX graph)."""
+    from distributed import LocalCluster
+    from prefect import flow
+
+    from recause.flows.config import RuntimeConfig
+    from recause.flows.runners import task_runner
+    from recause.flows.shards import Shards, shard_map
+    from recause.tasks.shards import in_order as in_order_mapper
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+
+        @flow(task_runner=task_runner(RuntimeConfig(task_runner="dask", dask_address=cluster.scheduler_address)))
+        def on_own_scheduler() -> bool:
+            with shard_map() as there, shard_map(local_cluster=False) as also_there, shard_map(own_scheduler=False) as here:
+                assert isinstance(there, Shards) and isinstance(also_there, Shards) and here is in_order_mapper
+                assert list(there(twice, [1, 2], {"offset": 1})) == [3, 5]
+            return True
+
+        assert on_own_scheduler()
+
+
 def started_at(item: int, seconds: float) -> float:
     """A shard that notes when it started, then takes ``seconds``."""
     start = time.time()

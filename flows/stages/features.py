@@ -46,10 +46,10 @@ def features_task(split: Split, dataset: Dataset, config: FeaturesConfig, thread
     """Load the encoder (cached ONNX export) and the embedding cache — the stage's I/O — then build
     the features; topic table, keyword samples and an embedding map in ``folder``.
 
-    On a parallel runner the texts the cache lacks are embedded in shards of whole batches
+    On threads or a local Dask cluster the texts the cache lacks are embedded in shards of whole batches
     (:func:`~recause.tasks.features.encoder.encode_sharded`, ONNX backend): the same vectors."""
     loaded, embed = EncoderSettings(config, threads, cache_dir).load()
-    with shard_map() as map_shards:
+    with shard_map(own_scheduler=False) as map_shards:  # a scheduler of one's own may not see the ONNX graph
         if map_shards is not in_order and loaded.onnx is not None:
             embed.encode = partial(encode_sharded, loaded.encoder, loaded.onnx, map_shards)
         features = text_features(split, dataset, embed, config, seed)
