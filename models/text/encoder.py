@@ -120,13 +120,21 @@ def pad_batch(token_ids: Sequence[Sequence[int]], lengths: np.ndarray, pad_id: i
 class EncodePlan:
     """Texts tokenised once, deduplicated and batched, ready for forward passes anywhere.
 
-    ``batches[b]`` = (rows (B,) into the distinct texts, input_ids (B, L_b) int64, attention_mask
-    (B, L_b) int64), longest texts first; ``inverse`` (n,) maps each text to its distinct row.
+    ``rows[b]`` (B,): the distinct texts of batch ``b`` (longest texts first); :meth:`padded` gives its
+    input_ids and attention_mask (B, L_b) int64 when it is needed; ``inverse`` (n,) maps each text to
+    its distinct row.
     """
 
     n_unique: int
     inverse: np.ndarray
-    batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+    rows: list[np.ndarray]
+    tokens: list[list[int]]
+    lengths: np.ndarray
+    pad_id: int
+
+    def padded(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.rows[batch]
+        return pad_batch([self.tokens[i] for i in rows], self.lengths[rows], self.pad_id)
 
 
 @dataclass
@@ -151,28 +159,25 @@ class TextEncoder:
     def encode(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         plan = self.plan(texts)
         outputs, done = [], 0
-        for _, ids, mask in plan.batches:
-            outputs.append(self.backend.forward(ids, mask))
-            done += len(ids)
+        for batch, rows in enumerate(plan.rows):  # padded one batch at a time
+            outputs.append(self.backend.forward(*plan.padded(batch)))
+            done += len(rows)
             if progress is not None:
                 progress(done, plan.n_unique)
         return self.assemble(plan, outputs)
 
     def plan(self, texts: Sequence[str]) -> EncodePlan:
-        """The distinct texts' padded batches (dynamic padding, similar lengths together)."""
+        """The distinct texts' batches (similar lengths together; padded to their longest on demand)."""
         unique, inverse = np.unique(np.asarray(texts, dtype=object).astype(str), return_inverse=True)
-        batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        if len(unique):
-            tokens = self.tokenize(unique.tolist())
-            lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
-            for batch in length_batches(lengths, self.batch_size):
-                batches.append((batch, *pad_batch([tokens[i] for i in batch], lengths[batch], self.pad_id)))
-        return EncodePlan(len(unique), inverse.reshape(-1), batches)
+        tokens = self.tokenize(unique.tolist()) if len(unique) else []
+        lengths = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
+        rows = length_batches(lengths, self.batch_size) if len(unique) else []
+        return EncodePlan(len(unique), inverse.reshape(-1), rows, tokens, lengths, self.pad_id)
 
     def assemble(self, plan: EncodePlan, outputs: Sequence[np.ndarray]) -> np.ndarray:
         """(n, dim) vectors of the planned texts from each batch's forward output, in the plan's batch order."""
         out = np.empty((plan.n_unique, self.dim), dtype=np.float32)
-        for (rows, _, _), vectors in zip(plan.batches, outputs, strict=True):
+        for rows, vectors in zip(plan.rows, outputs, strict=True):
             out[rows] = vectors
         return out[plan.inverse]
 

@@ -179,12 +179,12 @@ def encode_sharded(encoder: TextEncoder, onnx: OnnxFile, map_shards: MapShards, 
     (:func:`forward_batches`), cut where the padded tokens are split evenly. The batches are the ones
     ``encode`` forms and each runs alone, so the vectors are ``encode``'s. (n, d) float32."""
     plan = encoder.plan(texts)
-    if not plan.batches:
+    if not plan.rows:
         return encoder.assemble(plan, [])
-    cost = np.cumsum([ids.size for _, ids, _ in plan.batches])
+    cost = np.cumsum([len(rows) * plan.lengths[rows].max() for rows in plan.rows])  # padded tokens
     cut = np.searchsorted(cost, cost[-1] * np.arange(1, n_shards) / n_shards, side="right")
-    bounds = np.unique(np.concatenate(([0], cut, [len(plan.batches)])))
-    shards = [[(ids, mask) for _, ids, mask in plan.batches[a:b]] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    bounds = np.unique(np.concatenate(([0], cut, [len(plan.rows)])))
+    shards = [[plan.padded(i) for i in range(a, b)] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     outputs = map_shards(forward_batches, shards, {"onnx": onnx})
     return encoder.assemble(plan, [vectors for shard in outputs for vectors in shard])
 
