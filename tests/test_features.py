@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from pathlib import Path
@@ -97,6 +98,48 @@ def test_cache_serves_known_texts_and_embeds_only_new_ones(tmp_path: Path) -> No
     other_model = CachedEmbedder(encoder, EmbeddingCache(tmp_path / "m2"))  # another identity: nothing reused
     other_model(["x"])
     assert encoder.seen[-1] == "x" and other_model.hits == 0
+
+
+class BatchEncoder(CountingEncoder):
+    """A text's vector depends on the call that encodes it (as a real batch's padding can shift it)."""
+
+    def encode(self, texts, progress=None):
+        return super().encode(texts) + np.float32(len(texts))
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_started_calls_give_the_vectors_of_calls_one_after_another(tmp_path: Path, cached: bool) -> None:
+    calls = [["a", "b", "a"], ["b", "c"], ["c", "d", "a"]]
+    eager_encoder, later_encoder = BatchEncoder(), BatchEncoder()
+    eager = CachedEmbedder(eager_encoder, EmbeddingCache(tmp_path / "eager") if cached else None)
+    expected = [eager(texts) for texts in calls]
+    queued: list[tuple[list[str], int]] = []
+
+    def submit(texts: list[str], priority: int = 0):
+        queued.append((texts, priority))
+        return functools.cache(lambda: later_encoder.encode(texts))  # computed when first read
+
+    later = CachedEmbedder(later_encoder, EmbeddingCache(tmp_path / "later") if cached else None, submit=submit)
+    pending = [later.start(texts, priority=-i) for i, texts in enumerate(calls)]
+    assert later_encoder.seen == []  # nothing computed before it is read
+    got = [pending[i]() for i in (2, 0, 1)]  # read out of order
+    for want, have in zip(expected, [got[1], got[2], got[0]]):
+        np.testing.assert_array_equal(have, want)
+    assert sorted(later_encoder.seen) == sorted(eager_encoder.seen)  # each text encoded as often, in the same calls
+    assert (later.hits, later.misses) == (eager.hits, eager.misses)
+    sent = [(sorted(texts), priority) for texts, priority in queued]
+    if cached:  # b in the second call and a, c in the third take the earlier calls' vectors
+        assert sent == [(["a", "b"], 0), (["c"], -1), (["d"], -2)]
+        assert len(list((tmp_path / "later").glob("shard-*.npz"))) == 3
+    else:
+        assert sent == [(["a", "b"], 0), (["b", "c"], -1), (["a", "c", "d"], -2)]
+
+
+def test_encode_seconds_count_overlapping_calls_once() -> None:
+    from recause.tasks.features.cache import _covered
+
+    assert _covered([(0.0, 2.0), (1.0, 3.0), (5.0, 6.0), (5.5, 5.7)]) == pytest.approx(4.0)
+    assert _covered([]) == 0.0
 
 
 SHARD = re.compile(r"shard-[0-9a-f]{32}\.npz")

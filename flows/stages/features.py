@@ -16,7 +16,7 @@ from recause.tasks.data.split import Split
 from recause.tasks.features.build import TextFeatures, text_features
 from recause.tasks.features.cache import CachedEmbedder, EmbeddingCache
 from recause.tasks.features.config import FeaturesConfig
-from recause.tasks.features.encoder import LoadedEncoder, encode_sharded, load_encoder
+from recause.tasks.features.encoder import LoadedEncoder, load_encoder, submit_sharded
 from recause.tasks.shards import in_order
 
 
@@ -47,11 +47,12 @@ def features_task(split: Split, dataset: Dataset, config: FeaturesConfig, thread
     the features; topic table, keyword samples and an embedding map in ``folder``.
 
     On threads or a local Dask cluster the texts the cache lacks are embedded in shards of whole batches
-    (:func:`~recause.tasks.features.encoder.encode_sharded`, ONNX backend): the same vectors."""
+    (:func:`~recause.tasks.features.encoder.submit_sharded`, ONNX backend): the same vectors. The item, user
+    and phrase embeddings are all submitted before the first is read."""
     loaded, embed = EncoderSettings(config, threads, cache_dir).load()
     with shard_map(own_scheduler=False) as map_shards:  # a scheduler of one's own may not see the ONNX graph
         if map_shards is not in_order and loaded.onnx is not None:
-            embed.encode = partial(encode_sharded, loaded.encoder, loaded.onnx, map_shards)
+            embed.submit = partial(submit_sharded, loaded.encoder, loaded.onnx, map_shards)
         features = text_features(split, dataset, embed, config, seed)
     metrics = {"features/model": loaded.source, "features/model_identity": loaded.identity, "features/backend": loaded.backend}
     if features is None:

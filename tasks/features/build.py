@@ -145,20 +145,16 @@ def build_text_features(
     if not item_has_text.any():
         return None
 
-    item_vectors = _embed_where(embed, item_docs, item_has_text)
-    user_text = _embed_where(embed, user_docs, user_has_text, dim=item_vectors.shape[1])
-    history, has_history = history_vectors(
-        split.n_users, *engagements(split.train, has_timestamps), item_vectors, config.recency_half_life_days
-    )
-    user_vectors = mix_user_vectors(user_text, user_has_text, history, has_history, config.text_weight)
-
     vocabulary, doc_terms = phrase_vocabulary([item_docs, user_docs], config.max_phrases)
     item_terms, user_terms = doc_terms[: split.n_items], doc_terms[split.n_items :]
-    phrase_vectors = embed(vocabulary.tolist()) if len(vocabulary) else np.zeros((0, item_vectors.shape[1]), np.float32)
+    # every embedding starts before any is read: where the embedder sends them to a parallel runner they
+    # run at once while this process clusters and picks keywords (the users' texts, read last, queue last)
+    items_ready = _start_where(embed, item_docs, item_has_text)
+    users_ready = _start_where(embed, user_docs, user_has_text, priority=-1)
+    phrases_ready = _start(embed, vocabulary.tolist()) if len(vocabulary) else None
     user_candidates = user_terms + _engaged_terms(split, item_terms)
-    item_keywords = _phrases(vocabulary, mmr_keywords(item_vectors, phrase_vectors, item_terms, config.n_keywords, config.keyword_diversity))
-    user_keywords = _phrases(vocabulary, mmr_keywords(user_vectors, phrase_vectors, user_candidates, config.n_keywords, config.keyword_diversity))
 
+    item_vectors = items_ready()
     text_rows = np.flatnonzero(item_has_text)
     n_topics = min(config.n_topics, len(text_rows))
     item_topics = np.full(split.n_items, -1, dtype=np.int64)
@@ -173,6 +169,15 @@ def build_text_features(
             "terms": [", ".join(t) for t in terms],
         }
     )
+    phrase_vectors = phrases_ready() if phrases_ready is not None else np.zeros((0, item_vectors.shape[1]), np.float32)
+    item_keywords = _phrases(vocabulary, mmr_keywords(item_vectors, phrase_vectors, item_terms, config.n_keywords, config.keyword_diversity))
+
+    user_text = users_ready(item_vectors.shape[1])
+    history, has_history = history_vectors(
+        split.n_users, *engagements(split.train, has_timestamps), item_vectors, config.recency_half_life_days
+    )
+    user_vectors = mix_user_vectors(user_text, user_has_text, history, has_history, config.text_weight)
+    user_keywords = _phrases(vocabulary, mmr_keywords(user_vectors, phrase_vectors, user_candidates, config.n_keywords, config.keyword_diversity))
     metrics: dict[str, float | str | bool] = {
         "features/has_text": True,
         "features/n_items_with_text": int(item_has_text.sum()),
@@ -284,11 +289,28 @@ def _engaged_terms(split: Split, item_terms):
     return (engaged @ item_terms).tocsr()
 
 
-def _embed_where(embed: Embed, documents: pd.Series, mask: np.ndarray, dim: int | None = None) -> np.ndarray:
-    vectors = embed(documents[mask].tolist()) if mask.any() else np.zeros((0, dim or 0), np.float32)
-    out = np.zeros((len(documents), vectors.shape[1] if mask.any() else dim), dtype=np.float32)
-    out[mask] = vectors
-    return out
+def _start(embed: Embed, texts: list[str], priority: int = 0) -> Callable[[], np.ndarray]:
+    """``embed(texts)`` started (the embedder's ``start`` where it has one, else computed now); the
+    returned function gives the (n, d) vectors."""
+    start = getattr(embed, "start", None)
+    if start is not None:
+        return start(texts, priority)
+    vectors = embed(texts)
+    return lambda: vectors
+
+
+def _start_where(embed: Embed, documents: pd.Series, mask: np.ndarray, priority: int = 0) -> Callable[[int | None], np.ndarray]:
+    """The ``mask``-ed documents' embedding started; the returned function gives (len(documents), d)
+    vectors with zero rows where ``mask`` is false (``d`` the given width when none is marked)."""
+    pending = _start(embed, documents[mask].tolist(), priority) if mask.any() else None
+
+    def placed(dim: int | None = None) -> np.ndarray:
+        vectors = pending() if pending is not None else np.zeros((0, dim or 0), np.float32)
+        out = np.zeros((len(documents), vectors.shape[1] if pending is not None else dim), dtype=np.float32)
+        out[mask] = vectors
+        return out
+
+    return placed
 
 
 def _phrases(vocabulary: np.ndarray, picks: np.ndarray) -> list[list[str]]:

@@ -82,49 +82,90 @@ class EmbeddingCache:
         return final
 
 
+Pending = Callable[[], np.ndarray]
+"""Waits for vectors being computed elsewhere and returns them, (n, d) float32."""
+
+
 @dataclass
 class CachedEmbedder:
     """``embedder(texts) -> (n, d)``: cached vectors where known, the encoder for the rest.
 
     Counts what it did (``hits``, ``misses``, ``encode_seconds``) so the stage can report cache hit
     rate and throughput; shows a progress bar when more than ``progress_from`` texts need encoding.
-    ``encode``, when set, embeds the missing texts in place of ``encoder.encode`` with the same vectors
-    (the features stage's shards: :func:`~recause.tasks.features.encoder.encode_sharded`; no bar).
+    ``submit``, when set, starts embedding the missing texts elsewhere with the vectors ``encoder.encode``
+    gives (the features stage's shards: :func:`~recause.tasks.features.encoder.submit_sharded`; no bar),
+    so :meth:`start` returns before they are computed and a stage can start several calls at once.
     """
 
     encoder: "TextEncoder"
     cache: EmbeddingCache | None
     progress_from: int = 2000
-    encode: Callable[[list[str]], np.ndarray] | None = None
+    submit: Callable[..., Pending] | None = None
+    """``submit(texts, priority=p)``: the missing texts' embedding started elsewhere."""
     hits: int = 0
     misses: int = 0
     encode_seconds: float = 0.0
+    _in_flight: dict[bytes, tuple[Pending, int]] = field(default_factory=dict, init=False, repr=False)
+    _busy: list[tuple[float, float]] = field(default_factory=list, init=False, repr=False)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return self.start(texts)()
+
+    def start(self, texts: Sequence[str], priority: int = 0) -> Pending:
+        """Start embedding ``texts``; the returned function waits for their (n, d) vectors (at once, unless
+        ``submit`` sends the work elsewhere). ``priority`` orders started calls where ``submit`` queues them.
+
+        With a cache, a text an earlier started call is still embedding takes that call's vector, as it
+        would have taken it from the cache had that call finished first: so the vectors do not depend on
+        whether the calls ran one after another or at once."""
         texts = list(texts)
         hashes = text_hashes(texts)
         if self.cache is not None:
             found, vectors = self.cache.lookup(hashes, self.encoder.dim)
         else:
             found, vectors = np.zeros(len(texts), dtype=bool), np.zeros((len(texts), self.encoder.dim), np.float32)
+        shared = [i for i in np.flatnonzero(~found) if hashes[i] in self._in_flight]
+        found[shared] = True
         missing = np.flatnonzero(~found)
         # duplicates count once: the encoder embeds each distinct text once
         new_hashes, first = np.unique(hashes[missing], return_index=True)
         self.hits += len(texts) - len(missing)
         self.misses += len(new_hashes)
+        began = time.perf_counter()
+        encoded: Pending = lambda: np.zeros((0, self.encoder.dim), np.float32)  # noqa: E731
         if len(missing):
-            start = time.perf_counter()
             todo = [texts[i] for i in missing[first]]
-            if self.encode is not None:
-                encoded = self.encode(todo)
+            if self.submit is not None:
+                encoded = self.submit(todo, priority=priority)
             else:
-                encoded = self.encoder.encode(todo, progress=self._progress(len(todo)))
-            self.encode_seconds += time.perf_counter() - start
-            lookup = dict(zip(new_hashes.tolist(), range(len(new_hashes))))
-            vectors[missing] = encoded[[lookup[h] for h in hashes[missing].tolist()]]
-            if self.cache is not None:
-                self.cache.add(new_hashes, encoded)
-        return vectors
+                done = self.encoder.encode(todo, progress=self._progress(len(todo)))
+                encoded = lambda: done  # noqa: E731
+        waits = [(i, *self._in_flight[hashes[i]]) for i in shared]
+        if self.cache is not None:
+            self._in_flight.update((h, (encoded, j)) for j, h in enumerate(new_hashes.tolist()))
+        result: list[np.ndarray] = []
+
+        def wait() -> np.ndarray:
+            if result:
+                return result[0]
+            new = encoded()
+            if len(missing):
+                self._busy.append((began, time.perf_counter()))
+                self.encode_seconds = _covered(self._busy)
+                lookup = dict(zip(new_hashes.tolist(), range(len(new_hashes))))
+                vectors[missing] = new[[lookup[h] for h in hashes[missing].tolist()]]
+            for i, other, j in waits:
+                vectors[i] = other()[j]
+            if self.cache is not None and len(new_hashes):
+                self.cache.add(new_hashes, new)
+                for h in new_hashes.tolist():
+                    self._in_flight.pop(h, None)
+            result.append(vectors)
+            return vectors
+
+        if self.submit is None:
+            wait()  # computed here and now, cached before the next call looks
+        return wait
 
     def _progress(self, total: int):
         if total < self.progress_from:
@@ -149,3 +190,13 @@ class CachedEmbedder:
             "features/encode_seconds": self.encode_seconds,
             "features/texts_per_second": self.misses / self.encode_seconds if self.encode_seconds > 0 else 0.0,
         }
+
+
+def _covered(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by the union of (start, end) spans: the time some embedding was in flight."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total

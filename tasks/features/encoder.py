@@ -17,7 +17,7 @@ import hashlib
 import os
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -173,20 +173,34 @@ def forward_batches(batches: Sequence[tuple[np.ndarray, np.ndarray]], onnx: Onnx
     return [backend.forward(ids, mask) for ids, mask in batches]
 
 
-def encode_sharded(encoder: TextEncoder, onnx: OnnxFile, map_shards: MapShards, texts: Sequence[str],
-                   n_shards: int = 8) -> np.ndarray:
-    """``encoder.encode(texts)`` with its forward passes in up to ``n_shards`` shards of whole batches
-    (:func:`forward_batches`), cut where the padded tokens are split evenly. The batches are the ones
-    ``encode`` forms and each runs alone, so the vectors are ``encode``'s. (n, d) float32."""
+def submit_sharded(encoder: TextEncoder, onnx: OnnxFile, map_shards: MapShards, texts: Sequence[str],
+                   n_shards: int = 8, priority: int = 0) -> Callable[[], np.ndarray]:
+    """Start ``encoder.encode(texts)`` with its forward passes in up to ``n_shards`` shards of whole batches
+    (:func:`forward_batches`, submitted at ``priority``), cut where the padded tokens are split evenly; the
+    returned function waits for the (n, d) float32 vectors. The batches are the ones ``encode`` forms and
+    each runs alone, so the vectors are ``encode``'s."""
     plan = encoder.plan(texts)
     if not plan.rows:
-        return encoder.assemble(plan, [])
+        return lambda: encoder.assemble(plan, [])
     cost = np.cumsum([len(rows) * plan.lengths[rows].max() for rows in plan.rows])  # padded tokens
     cut = np.searchsorted(cost, cost[-1] * np.arange(1, n_shards) / n_shards, side="right")
     bounds = np.unique(np.concatenate(([0], cut, [len(plan.rows)])))
     shards = [[plan.padded(i) for i in range(a, b)] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-    outputs = map_shards(forward_batches, shards, {"onnx": onnx})
-    return encoder.assemble(plan, [vectors for shard in outputs for vectors in shard])
+    outputs = map_shards(forward_batches, shards, {"onnx": onnx}, priority=priority)
+    done: list[np.ndarray] = []
+
+    def wait() -> np.ndarray:
+        if not done:
+            done.append(encoder.assemble(plan, [vectors for shard in outputs for vectors in shard]))
+        return done[0]
+
+    return wait
+
+
+def encode_sharded(encoder: TextEncoder, onnx: OnnxFile, map_shards: MapShards, texts: Sequence[str],
+                   n_shards: int = 8) -> np.ndarray:
+    """:func:`submit_sharded`'s vectors, waited for: ``encoder.encode(texts)``, (n, d) float32."""
+    return submit_sharded(encoder, onnx, map_shards, texts, n_shards)()
 
 
 def _onnx_session(path: Path, threads: int):
