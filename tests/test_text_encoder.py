@@ -9,7 +9,7 @@ import pytest
 
 from recause.models.text.encoder import length_batches, pad_batch
 from recause.tasks.features import encoder as encoder_module
-from recause.tasks.features.encoder import encode_sharded, load_encoder, model_identity, resolve_model
+from recause.tasks.features.encoder import load_encoder, model_identity, resolve_model, submit_sharded
 
 PAIR = ["red running shoes", "crimson jogging sneakers", "tax law textbook"]
 
@@ -65,10 +65,10 @@ def test_sharded_encoding_gives_the_vectors_of_encode(onnx_encoder, monkeypatch:
         monkeypatch.setattr(encoder_module, "_BACKENDS", {})
         return [fn(item, **common) for item in items[::-1]][::-1]
 
-    sharded = encode_sharded(onnx_encoder.encoder, onnx_encoder.onnx, elsewhere, texts, n_shards=4)
+    sharded = submit_sharded(onnx_encoder.encoder, onnx_encoder.onnx, elsewhere, texts, n_shards=4)()
     np.testing.assert_array_equal(sharded, expected)
     assert len(shards) == 1 and 2 <= shards[0] <= 4  # 7 batches of 64, cut by padded tokens: whole batches a shard
-    assert encode_sharded(onnx_encoder.encoder, onnx_encoder.onnx, elsewhere, []).shape == (0, expected.shape[1])
+    assert submit_sharded(onnx_encoder.encoder, onnx_encoder.onnx, elsewhere, [])().shape == (0, expected.shape[1])
 
 
 def test_batches_group_similar_lengths_and_pad_to_the_longest() -> None:

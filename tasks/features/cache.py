@@ -10,6 +10,7 @@ length) changes the identity and therefore the folder: stale vectors cannot be s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
@@ -143,11 +144,8 @@ class CachedEmbedder:
         waits = [(i, *self._in_flight[hashes[i]]) for i in shared]
         if self.cache is not None:
             self._in_flight.update((h, (encoded, j)) for j, h in enumerate(new_hashes.tolist()))
-        result: list[np.ndarray] = []
-
+        @functools.cache
         def wait() -> np.ndarray:
-            if result:
-                return result[0]
             new = encoded()
             if len(missing):
                 self._busy.append((began, time.perf_counter()))
@@ -160,7 +158,6 @@ class CachedEmbedder:
                 self.cache.add(new_hashes, new)
                 for h in new_hashes.tolist():
                     self._in_flight.pop(h, None)
-            result.append(vectors)
             return vectors
 
         if self.submit is None:

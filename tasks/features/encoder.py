@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import uuid
@@ -187,20 +188,7 @@ def submit_sharded(encoder: TextEncoder, onnx: OnnxFile, map_shards: MapShards, 
     bounds = np.unique(np.concatenate(([0], cut, [len(plan.rows)])))
     shards = [[plan.padded(i) for i in range(a, b)] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     outputs = map_shards(forward_batches, shards, {"onnx": onnx}, priority=priority)
-    done: list[np.ndarray] = []
-
-    def wait() -> np.ndarray:
-        if not done:
-            done.append(encoder.assemble(plan, [vectors for shard in outputs for vectors in shard]))
-        return done[0]
-
-    return wait
-
-
-def encode_sharded(encoder: TextEncoder, onnx: OnnxFile, map_shards: MapShards, texts: Sequence[str],
-                   n_shards: int = 8) -> np.ndarray:
-    """:func:`submit_sharded`'s vectors, waited for: ``encoder.encode(texts)``, (n, d) float32."""
-    return submit_sharded(encoder, onnx, map_shards, texts, n_shards)()
+    return functools.cache(lambda: encoder.assemble(plan, [vectors for shard in outputs for vectors in shard]))
 
 
 def _onnx_session(path: Path, threads: int):
