@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 RECBOLE_PYTHON = _common.ROOT / ".venv-recbole" / "bin" / "python"
 RUNNER = Path(__file__).resolve().parent / "_recbole_runner.py"
@@ -80,9 +81,10 @@ def export_atomic(split, folder: Path) -> Path:
     out = folder / "ml-100k"
     out.mkdir(parents=True, exist_ok=True)
     for part, name in PARTS:
-        frame = getattr(split, part)[["user_id", "item_id"]]
-        frame.rename(columns={"user_id": "user_id:token", "item_id": "item_id:token"}).to_csv(
-            out / f"ml-100k.{name}.inter", sep="\t", index=False)
+        rows = getattr(split, part)  # the parts hold indices; the atomic files name the raw ids
+        frame = pd.DataFrame({"user_id:token": split.users.ids[rows["user"].to_numpy()],
+                              "item_id:token": split.items.ids[rows["item"].to_numpy()]})
+        frame.to_csv(out / f"ml-100k.{name}.inter", sep="\t", index=False)
     return out
 
 

@@ -272,7 +272,7 @@ class _Stages:
                 stage.log_artifact(path, _artifact_folder(path, self.folder))
         for note in result.notes:
             self.logger.info(note)
-        self.logger.info("stage %s: finished in %.1f s, peak %.2f GiB", name, self.tracker.stage_seconds.get(name, float("nan")),
+        self.logger.info("stage %s: finished in %.2f s, peak %.2f GiB", name, self.tracker.stage_seconds.get(name, float("nan")),
                          peak.gib)
         self.summary |= result.metrics | {f"stage/{name}/peak_rss_gb": peak.gib}
         if key and result.value is not None:
@@ -310,9 +310,9 @@ def _run_stages(config: PipelineConfig, stages: _Stages) -> dict[str, Any]:
     content = stages.data_hash = data_hash(dataset)
     stages.tracker.set_tags({"recause.data_hash": content})
     stages.register(dataset, derived_key(content, config.data.model_dump_json() + config.world.model_dump_json() + str(seed)))
-    # Recomputed, not stored: the stored split is every column of every row (0.5 GB a config at 16x, ~0.4 s to
-    # write) for a result that takes 0.8-1.9 s to compute there (2026-12-05); its key is the data's, the settings'
-    # and the seed's.
+    # Recomputed, not stored: the stored split would be a copy of the interactions (0.3 GB a config at 16x) for a
+    # result that takes under a second to compute there (0.8-1.0 s, 2026-12-05); its key is the data's, the
+    # settings' and the seed's.
     split = stages.run("split", split_task, dataset, config.split, seed, cache=False)
     stages.register(split, derived_key(stages.key_of(dataset), f"split/{config.split.model_dump_json()}/{seed}"))
     features = None

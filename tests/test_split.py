@@ -42,7 +42,7 @@ def test_per_user_split_is_seeded_and_loses_nothing() -> None:
     pd.testing.assert_frame_equal(a.test, b.test)
     assert not a.test["item"].equals(c.test["item"])
     parts = pd.concat([a.train, a.val, a.test])
-    assert len(parts) == 48 and not parts.duplicated(["user_id", "item_id"]).any()
+    assert len(parts) == 48 and not parts.duplicated(["user", "item"]).any()
     assert set(a.train["user"]) == {0, 1, 2}
 
 
@@ -59,8 +59,21 @@ def test_indices_and_positives() -> None:
     split = split_dataset(data, SplitConfig(), seed=0)
     assert list(split.users.ids) == [5, 9] and split.n_items == 4
     frame = pd.concat([split.train, split.val, split.test])
-    assert (split.users.ids[frame["user"]] == frame["user_id"].to_numpy()).all()
+    pairs = sorted(zip(split.users.ids[frame["user"]], split.items.ids[frame["item"]]))
+    assert pairs == sorted(zip(data.interactions["user_id"], data.interactions["item_id"]))
     assert frame["positive"].all()
+
+
+def test_parts_drop_raw_ids_and_provenance_and_hold_policy_as_categories() -> None:
+    data = dataset({0: 5, 1: 5}, randomized={0: 10, 1: 10})
+    rows = data.interactions.assign(_source_file=pd.Categorical(["f"] * 30), _source_row=np.arange(2, 32))
+    rows.loc[0, "policy"] = pd.NA  # a row no policy logged
+    split = split_dataset(Dataset(rows, data.items, data.users, data.meta), SplitConfig(), seed=0)
+    for part in (split.train, split.val, split.test):
+        assert not {"user_id", "item_id", "_source_file", "_source_row"} & set(part.columns)
+        assert isinstance(part["policy"].dtype, pd.CategoricalDtype)
+    logged = (split.train["policy"] == "logged").fillna(False).to_numpy(dtype=bool)
+    assert logged.sum() == 9 and split.train["policy"].isna().sum() == 1
 
 
 @pytest.mark.parametrize("n_users", [1, 7, 70_000])  # 70,000: the high 16 bits of the users are used
@@ -73,3 +86,16 @@ def test_the_grouped_shuffle_is_lexsort(n_users: int) -> None:
     key[::7] = key[0]  # ties keep the rows' order, as lexsort's do
     key[1::5] = 0.5 + rng.random(len(key[1::5])) * 2.0**-20  # the same top 16 bits, different below
     np.testing.assert_array_equal(_grouped_shuffle(user, key), np.lexsort((key, user)))
+
+
+@pytest.mark.parametrize("grouped", [True, False])
+@pytest.mark.parametrize("block", [1, 8, 1 << 16])  # 8: runs cut inside users with more rows than a run
+def test_the_per_user_shuffle_is_lexsort(grouped: bool, block: int) -> None:
+    from recause.tasks.data.split import _per_user_shuffle
+
+    rng = np.random.default_rng(block)
+    user = rng.integers(3, 40, 2_000)
+    user = np.sort(user) if grouped else user
+    key = rng.random(2_000)
+    key[::9] = key[0]  # ties across and within runs
+    np.testing.assert_array_equal(_per_user_shuffle(user, key, block=block), np.lexsort((key, user)))

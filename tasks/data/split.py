@@ -23,9 +23,12 @@ from pydantic import Field
 
 from recause.tasks.config import Section
 
-from recause.tasks.data.schema import Dataset, IdIndex
+from recause.tasks.data.schema import SOURCE_FILE, SOURCE_ROW, Dataset, IdIndex
 
 SplitKind = Literal["per_user", "randomized"]
+DROPPED = ("user_id", "item_id", SOURCE_FILE, SOURCE_ROW)
+"""Interaction columns the parts do not copy: the raw ids (the indices replace them) and the provenance.
+At 5.1 M rows they were a quarter of the parts' bytes (25 of ~100 a row), which every later stage holds."""
 
 
 class SplitConfig(Section):
@@ -42,8 +45,11 @@ class SplitConfig(Section):
 class Split:
     """Interactions with integer ``user``/``item`` columns (indices into ``users``/``items``).
 
-    ``train``, ``val``, ``test`` keep every column of the validated interactions and add a boolean
-    ``positive`` (outcome ≥ the dataset's positive threshold).
+    ``train``, ``val``, ``test`` keep the validated interactions' columns but the raw ids (``user_id``,
+    ``item_id``: ``users.ids[user]`` and ``items.ids[item]`` give them back) and the provenance
+    (``_source_file``, ``_source_row``: only validation's errors name file lines), hold ``policy`` as
+    a categorical, and add a boolean ``positive`` (outcome ≥ the dataset's positive threshold). Rows
+    keep the interactions' order within each part.
     """
 
     kind: SplitKind
@@ -77,11 +83,13 @@ def split_dataset(dataset: Dataset, config: SplitConfig, seed: int) -> Split:
     users = IdIndex.of(dataset.users["user_id"])
     items = IdIndex.of(dataset.items["item_id"])
     rows = dataset.interactions
-    frame = rows.assign(  # a lazy copy (pandas' copy-on-write): the parts below copy what they keep
+    frame = rows.drop(columns=[c for c in DROPPED if c in rows.columns]).assign(  # lazy (copy-on-write)
         user=users.positions(rows["user_id"]).astype(np.int64),
         item=items.positions(rows["item_id"]).astype(np.int64),
         positive=(rows["outcome"] >= dataset.meta.positive_threshold).to_numpy(dtype=bool),
     )
+    if "policy" in frame.columns:  # a few names over millions of rows: 1-byte codes, not strings, in the parts
+        frame["policy"] = frame["policy"].astype("category")
     rng = np.random.default_rng([seed, 7])
     if dataset.meta.randomized_policy is not None:
         randomized = (frame["policy"] == dataset.meta.randomized_policy).fillna(False).to_numpy(dtype=bool)
@@ -96,7 +104,7 @@ def split_dataset(dataset: Dataset, config: SplitConfig, seed: int) -> Split:
 
 def _per_user_parts(user: np.ndarray, val_fraction: float, test_fraction: float, rng: np.random.Generator) -> np.ndarray:
     """Part (0 train, 1 val, 2 test) of each row; RecBole's per-user ratio split, vectorised."""
-    order = _grouped_shuffle(user, rng.random(len(user)))  # rows grouped by user, shuffled within
+    order = _per_user_shuffle(user, rng.random(len(user)))  # rows grouped by user, shuffled within
     counts = np.bincount(user)
     n_val = _ratio_count(counts, val_fraction)  # per user
     n_test = _ratio_count(counts, test_fraction)
@@ -113,6 +121,23 @@ def _per_user_parts(user: np.ndarray, val_fraction: float, test_fraction: float,
     part = np.empty(len(user), dtype=np.int8)
     part[order] = (position >= val_from).astype(np.int8) + (position >= test_from)
     return part
+
+
+def _per_user_shuffle(user: np.ndarray, key: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    """``np.lexsort((key, user))``. Where the rows already come grouped by user (``user`` non-decreasing,
+    as the synthetic world's are, sorted by user and time), the order is :func:`_grouped_shuffle`'s on runs
+    of about ``block`` rows cut at user boundaries, each of which fits in cache: at 5.1 M rows (the 16x
+    world) 0.08 s against 0.21 s for one pass over all rows, at 0.32 M (default) 5 ms either way."""
+    n = len(user)
+    if n <= block or not bool((user[1:] >= user[:-1]).all()):
+        return _grouped_shuffle(user, key)
+    cuts = np.searchsorted(user, user[block::block], side="left")  # each cut at the first row of a user
+    bounds = np.unique(np.concatenate(([0], cuts, [n])))
+    order = np.empty(n, dtype=np.int64)
+    for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        run = user[start:stop]
+        order[start:stop] = _grouped_shuffle(run - run[0], key[start:stop]) + start
+    return order
 
 
 def _grouped_shuffle(user: np.ndarray, key: np.ndarray) -> np.ndarray:
