@@ -175,7 +175,7 @@ def report(rows: list[dict], out: Path) -> str:
         line = {"size": r["size"], "runner": r["runner"], "status": r["status"], "wall_s": f"{r.get('wall_s', 0.0):.1f}"}
         if r.get("stages"):  # a cell that timed out still shows the stages it finished
             line |= {"interactions": r.get("interactions", ""), "peak_gb": f"{max(r['peak_gb'].values(), default=0.0):.2f}"}
-            line |= {s: f"{v:.1f}" for s, v in r["stages"].items()}
+            line |= {s: f"{v:.2f}" if v < 10 else f"{v:.1f}" for s, v in r["stages"].items()}  # the split: hundredths
         table.append(line)
     stage_names = sorted({s for r in rows for s in r.get("stages", {})})
     lines.append(_common.table(table, ["size", "runner", "status", "interactions", "wall_s", "peak_gb", *stage_names]))
