@@ -89,7 +89,7 @@ def test_the_grouped_shuffle_is_lexsort(n_users: int) -> None:
 
 
 @pytest.mark.parametrize("grouped", [True, False])
-@pytest.mark.parametrize("block", [1, 8, 1 << 16])  # 8: runs cut inside users with more rows than a run
+@pytest.mark.parametrize("block", [1, 8, 1 << 16])  # 1, 8: users with more rows than a run (a run holds whole users)
 def test_the_per_user_shuffle_is_lexsort(grouped: bool, block: int) -> None:
     from recause.tasks.data.split import _per_user_shuffle
 
