@@ -9,7 +9,7 @@ import pytest
 from recause.models.world.scm import WorldConfig
 from recause.tasks.data.split import SplitConfig, split_dataset
 from recause.tasks.data.synthetic import load_synthetic
-from recause.tasks.train.data import UpliftCalibration, UpliftCriterion, affine_calibration
+from recause.tasks.train.data import UpliftCalibration, UpliftCriterion, affine_calibration, slope_interval
 
 
 @pytest.fixture(scope="module")
@@ -74,20 +74,49 @@ def test_the_calibrations_least_squares_by_hand() -> None:
     assert "not positive" in affine_calibration(4, 6.0, 14.0, 4.0, 0.0)  # Γ on the lowest τ̂ only: b < 0
 
 
-def test_the_calibration_puts_a_badly_scaled_uplift_on_the_effects_scale(world_split) -> None:
-    """Fitted on the validation log alone: the uplift 2τ + 0.01 and the true τ calibrate to the same values
-    (the fit is affine-equivariant), and the calibrated PEHE is far below the badly scaled one's."""
+def calibration_case(world_split):
+    """(world, split, τ of user indices (n, n_items), the criterion with the propensity head, mean κ)."""
     dataset, split = world_split
     world = dataset.world
     users, items = split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)
-    tau = lambda u: world.uplift(users[u], items)  # noqa: E731
     criterion = UpliftCriterion(split, propensity_head=True)
-    kappa = world.examination().mean()
-    scaled = criterion.calibration(scorer(world, split, lambda u: 2 * tau(u) + 0.01), kappa)
-    plain = criterion.calibration(scorer(world, split, tau), kappa)
+    return world, split, (lambda u: world.uplift(users[u], items)), criterion, world.examination().mean()
+
+
+def test_the_calibration_puts_a_badly_scaled_uplift_on_the_effects_scale(world_split) -> None:
+    """Fitted on the validation log alone: the uplift 2τ + 0.01 and the true τ calibrate to the same values
+    (the fit is affine-equivariant), and the calibrated PEHE is far below the badly scaled one's."""
+    world, split, tau, criterion, kappa = calibration_case(world_split)
+    scaled = criterion.calibration(scorer(world, split, lambda u: 2 * tau(u) + 0.01), kappa, level=None)
+    plain = criterion.calibration(scorer(world, split, tau), kappa, level=None)
     assert isinstance(scaled, UpliftCalibration) and isinstance(plain, UpliftCalibration)
     everyone = np.arange(split.n_users)
     truth = tau(everyone)
     np.testing.assert_allclose(scaled(2 * truth + 0.01), plain(truth), atol=1e-9)
     pehe = lambda estimate: float(np.sqrt(np.mean((estimate - truth) ** 2)))  # noqa: E731
     assert pehe(scaled(2 * truth + 0.01)) < pehe(2 * truth + 0.01) / 3
+
+
+def test_the_calibration_maps_only_a_slope_the_log_tells_from_one(world_split) -> None:
+    """With its bootstrap interval: the true τ (slope 1 in expectation) is left as trained and says why;
+    a tenth-scale τ is mapped, with an interval that excludes 1 and holds the point slope (the intervals are
+    wide: on this world the true τ's is about 0.15 to 1.4)."""
+    world, split, tau, criterion, kappa = calibration_case(world_split)
+    plain = criterion.calibration(scorer(world, split, tau), kappa)
+    assert isinstance(plain, str) and "does not tell" in plain and "left as trained" in plain
+    shrunk = criterion.calibration(scorer(world, split, lambda u: 0.1 * tau(u)), kappa)
+    assert isinstance(shrunk, UpliftCalibration) and 1.0 < shrunk.slope_low < shrunk.slope < shrunk.slope_high
+
+
+def test_the_slope_interval_by_construction() -> None:
+    """Identical users: every resample has the same slope (0.4, the by-hand fit's), so the interval is that
+    point; users that disagree give an interval around the pooled slope."""
+    one = np.array([4.0, 6.0, 14.0, 4.0, 8.0])
+    low, high = slope_interval(np.tile(one, (50, 1)))
+    assert (low, high) == pytest.approx((0.4, 0.4))
+    rng = np.random.default_rng(0)
+    sums = np.tile(one, (200, 1))
+    sums[:, 4] += rng.normal(0.0, 2.0, 200)  # each user's Σ Γτ̂ off by noise
+    pooled = affine_calibration(*sums.sum(axis=0)).slope
+    low, high = slope_interval(sums)
+    assert low < pooled < high and high - low < 1.0

@@ -202,7 +202,7 @@ class UpliftCriterion:
                                                                  minlength=len(block))
         return out
 
-    def calibration(self, score: ScoreFn, examination: float) -> UpliftCalibration | str:
+    def calibration(self, score: ScoreFn, examination: float, level: float | None = 0.95) -> UpliftCalibration | str:
         r"""The least-squares affine map of τ̂ onto τ, :math:`a + b\hat\tau`, fitted on the validation log.
 
         Over every (validation user, item) pair, :math:`\Gamma = \psi/\bar\kappa` (the summed pseudo-outcomes
@@ -211,17 +211,30 @@ class UpliftCriterion:
         :math:`a = \bar\tau - b\,\bar{\hat\tau}`, the affine predictor of τ with the least mean squared
         error (PEHE); b > 0 keeps every user's uplift ranking. ``examination``: κ̄, the mean probability that
         a logged slot is examined (1 for logs without slots). Returns why not, as a string, when the
-        criterion is unusable, τ̂ is constant, or the estimated slope is not positive.
+        criterion is unusable, τ̂ is constant, the estimated slope is not positive, or — with ``level`` —
+        the slope's bootstrap interval over validation users (:func:`slope_interval`) holds 1: the heads'
+        f1 − f0 is already a difference of probabilities, and the pseudo-outcomes are noisy enough (a few
+        clicks on rarely shown items weigh thousands) that a map the log cannot tell from the identity
+        would mostly add noise. ``level`` None fits the map whatever its interval.
         """
         if not self.usable:
             return "the validation log cannot score uplift (no positive impression with its propensity)"
-        n = sum_t = sum_tt = sum_g = sum_gt = 0.0
-        for _, block, these, at, tau in self._blocks(score):
+        sums = np.zeros((len(self.users), 5))  # per validation user: pairs, Σ τ̂, Σ τ̂², Σ Γ, Σ Γ τ̂
+        for start, block, these, at, tau in self._blocks(score):
             tau = tau.astype(np.float64)
             psi = self._pseudo_outcomes(score, None, block, these, at) / examination
-            n, sum_t, sum_tt = n + tau.size, sum_t + tau.sum(), sum_tt + np.square(tau).sum()
-            sum_g, sum_gt = sum_g + psi.sum(), sum_gt + psi @ tau[at, self.item[these]]
-        return affine_calibration(n, sum_t, sum_tt, sum_g, sum_gt)
+            rows = slice(start, start + len(block))
+            sums[rows, 0], sums[rows, 1], sums[rows, 2] = tau.shape[1], tau.sum(axis=1), np.square(tau).sum(axis=1)
+            sums[rows, 3] = np.bincount(at, weights=psi, minlength=len(block))
+            sums[rows, 4] = np.bincount(at, weights=psi * tau[at, self.item[these]], minlength=len(block))
+        fit = affine_calibration(*sums.sum(axis=0))
+        if isinstance(fit, str) or level is None:
+            return fit
+        low, high = slope_interval(sums, level)
+        if low <= 1.0 <= high:
+            return (f"the validation log does not tell the uplift estimate's slope from 1 (b = {fit.slope:.3g}, "
+                    f"{level:.0%} bootstrap CI {low:.3g} to {high:.3g} over {len(sums)} users): left as trained")
+        return UpliftCalibration(fit.intercept, fit.slope, low, high)
 
     def _blocks(self, score: ScoreFn):
         """Per block of validation users: its start, users, positive rows (``these``), their rows in the
@@ -263,10 +276,13 @@ class UpliftCriterion:
 
 @dataclass(frozen=True)
 class UpliftCalibration:
-    """τ̃ = ``intercept`` + ``slope`` · τ̂ (:meth:`UpliftCriterion.calibration`)."""
+    """τ̃ = ``intercept`` + ``slope`` · τ̂ (:meth:`UpliftCriterion.calibration`); ``slope_low``, ``slope_high``:
+    the slope's bootstrap interval (NaN when not computed)."""
 
     intercept: float
     slope: float
+    slope_low: float = float("nan")
+    slope_high: float = float("nan")
 
     def __call__(self, tau_hat: np.ndarray) -> np.ndarray:
         """(…) calibrated uplift, in ``tau_hat``'s dtype."""
@@ -284,6 +300,26 @@ def affine_calibration(n: float, sum_t: float, sum_tt: float, sum_g: float, sum_
     if not slope > 0:
         return f"the validation log gives the uplift estimate a slope of {slope:.3g} (not positive): left as trained"
     return UpliftCalibration(float(mean_g - slope * mean_t), float(slope))
+
+
+def slope_interval(sums: np.ndarray, level: float = 0.95, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the calibration slope over validation users.
+
+    ``sums`` (n_users, 5): each user's pairs, Σ τ̂, Σ τ̂², Σ Γ and Σ Γτ̂; a draw resamples users with
+    replacement (their multiplicities times the sums) and refits the least squares of
+    :func:`affine_calibration`. Draws whose τ̂ does not vary are dropped.
+    """
+    rng = np.random.default_rng(seed)
+    users = len(sums)
+    chunk = max(1, min(draws, 10_000_000 // max(users, 1)))  # at most ~80 MB of multiplicities at a time
+    n, t, tt, g, gt = np.concatenate([rng.multinomial(users, np.full(users, 1.0 / users), size=min(chunk, draws - done))
+                                      .astype(np.float64) @ sums for done in range(0, draws, chunk)]).T
+    variance = tt / n - (t / n) ** 2
+    ok = variance > 1e-18
+    slopes = (gt[ok] / n[ok] - (g[ok] / n[ok]) * (t[ok] / n[ok])) / variance[ok]
+    tail = 50.0 * (1.0 - level)
+    low, high = np.percentile(slopes, [tail, 100.0 - tail])
+    return float(low), float(high)
 
 
 def criterion_usable(split: Split) -> bool:

@@ -282,7 +282,8 @@ def calibrate_uplift(model: TrainedModel, criterion: UpliftCriterion) -> tuple[U
     if isinstance(fitted, str):
         return None, fitted
     return fitted, (f"τ̂ = {fitted.intercept:.4g} + {fitted.slope:.4g} × (f1 − f0), least squares on the validation "
-                    f"log's inverse-propensity pseudo-outcomes (mean examination {kappa:.3f})")
+                    f"log's inverse-propensity pseudo-outcomes (mean examination {kappa:.3f}; slope's 95% bootstrap CI "
+                    f"{fitted.slope_low:.3g} to {fitted.slope_high:.3g})")
 
 
 def _rewrite_checkpoint(path: Path, module, epoch: int, reason: str) -> None:
