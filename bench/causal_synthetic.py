@@ -19,7 +19,9 @@ Reported per setting, on all users × the full catalogue (exact, from the world)
 
 Training settings of the causal model and the T-learner (``CAUSAL``, the same for both): no
 propagation layers (ID + text factors), batch 8,192, lr 0.002, ID init 0.01, ID L2 0.1, patience 6,
-chosen on world seed 0. Training stops 6 checks after the validation outcome likelihood's best; the
+chosen on world seed 0; the rest is the uplift regime's (``AUTO["uplift"]``): the exposure likelihood
+weighs 5× and the causal model's f1 and f0 read the exposure model's centred log-intensity
+(``gnn.exposure_covariate``; the T-learner keeps its arms apart). Training stops 6 checks after the validation outcome likelihood's best; the
 epoch kept is the best on ``val/auuc_ipw`` (the inverse-propensity Qini area of the uplift ranking on
 the validation log, no ground truth) among the epochs from the likelihood's best on (``EpochChoice``;
 ``bench/uplift_criterion.py``). Seed 0 is the tuning

@@ -24,6 +24,10 @@ from causal_synthetic import CAUSAL, normalised_auuc
 
 CANDIDATES: dict[str, dict] = {
     "base": {},
+    # the uplift regime before the exposure covariate (its outcome heads on their own, exposure likelihood × 1)
+    "no-exposure-covariate": {"exposure_covariate": False, "propensity_weight": 1.0},
+    "propensity-weight-1": {"propensity_weight": 1.0},
+    "propensity-weight-20": {"propensity_weight": 20.0},
     "dot-head": {"head": "dot"},
     "dim-128": {"dim": 128},
     "l2-0.03": {"l2": 0.03},

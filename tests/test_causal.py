@@ -183,6 +183,67 @@ def test_heads_must_exist_and_read_a_known_encoder() -> None:
         CausalRecommender(encoders, {"exposed": "treated"})
 
 
+def test_the_exposure_covariate_adds_the_scaled_centred_log_intensity_and_leaves_the_exposure_model_alone() -> None:
+    heads = {"exposed": "shared", "unexposed": "shared", "propensity": "shared"}
+    torch.manual_seed(0)
+    graph = BipartiteGraph.from_pairs(T([0, 1, 2, 2]), T([0, 1, 1, 3]), n_users=3, n_items=4)
+    model = CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8, num_layers=1)}, heads, {"exposed": -1.0}, n_slots=3,
+                              exposure_covariate=("exposed", "unexposed"))
+    with torch.no_grad():  # a propensity head with every term in play: projections, per-node biases, constant
+        for parameter in model.heads["propensity"].parameters():
+            parameter.normal_()
+    states = model.states(graph)
+    users, items = T([0, 2, 1, 1]), T([3, 4, 6, 5])
+    h = states["shared"]
+    own = {head: model.heads[head](h[users], h[items]) for head in heads}
+    # the scales start at 0: each outcome head is its own pair score
+    for head in ("exposed", "unexposed"):
+        torch.testing.assert_close(model.logit(states, head, users, items), own[head])
+    # the covariate: log λ̂(u,i) - log λ̂(mean user, i) - log λ̂(u, mean item) + log λ̂(mean user, mean item)
+    propensity = model.heads["propensity"]
+    mean_user, mean_item = h[:3].mean(0), h[3:].mean(0)
+    centred = (propensity(h[users], h[items]) - propensity(mean_user.expand(4, -1), h[items])
+               - propensity(h[users], mean_item.expand(4, -1)) + propensity(mean_user, mean_item))
+    with torch.no_grad():
+        model.exposure_scale["exposed"].fill_(0.7)
+        model.exposure_scale["unexposed"].fill_(-0.2)
+    torch.testing.assert_close(model.logit(states, "exposed", users, items), own["exposed"] + 0.7 * centred)
+    torch.testing.assert_close(model.logit(states, "unexposed", users, items), own["unexposed"] - 0.2 * centred)
+    torch.testing.assert_close(model.logit(states, "propensity", users, items), own["propensity"])  # itself unchanged
+    # the grid and the gathered tables give the same logits; over the population the covariate has no
+    # user or item main effect (popularity, which drives exposure, stays in the exposure model)
+    tables = model.tables(states, torch.unique(torch.cat([users, items])))
+    torch.testing.assert_close(model.logit(states, "exposed", users, items, tables), own["exposed"] + 0.7 * centred)
+    grid = model.grid(states, "exposed", T([0, 1, 2]), T([3, 4, 5, 6]))
+    torch.testing.assert_close(grid[users, items - 3], own["exposed"] + 0.7 * centred)
+    covariate = model.exposure_interaction(states, T([0, 1, 2]), T([3, 4, 5, 6]))
+    torch.testing.assert_close(covariate.mean(0), torch.zeros(4), atol=1e-6, rtol=0)
+    torch.testing.assert_close(covariate.mean(1), torch.zeros(3), atol=1e-6, rtol=0)
+    # the outcome likelihoods train the scales but never the exposure model (its log-intensity is a fixed covariate)
+    module = CausalModule(model, graph, Objective("causal", train_propensity=True, unexposed=True))
+    _, parts = module.model_step(causal_batch())
+    outcome = parts["exposed"] + parts["unexposed"]
+    for parameter in model.heads["propensity"].parameters():
+        assert torch.equal(grad_of(outcome, parameter), torch.zeros_like(parameter))
+    assert all(abs(float(grad_of(parts[head], model.exposure_scale[head]))) > 1e-8 for head in ("exposed", "unexposed"))
+    # the scales learn at the scalars' rate
+    groups = module.configure_optimizers().param_groups
+    fast = next(g for g in groups if g["lr"] == pytest.approx(30 * module.lr))
+    assert {id(p) for p in model.exposure_scale.values()} <= {id(p) for p in fast["params"]}
+
+
+def test_the_exposure_covariate_needs_the_propensity_head_and_the_full_graph() -> None:
+    encoders = {"shared": LightGCNEncoder(3, 4, dim=8)}
+    with pytest.raises(ValueError, match="needs the propensity head"):
+        CausalRecommender(encoders, {"exposed": "shared", "unexposed": "shared"}, exposure_covariate=("exposed",))
+    with pytest.raises(ValueError, match="names other heads"):
+        CausalRecommender(encoders, {"exposed": "shared", "propensity": "shared"}, exposure_covariate=("propensity",))
+    model = CausalRecommender(encoders, {"exposed": "shared", "propensity": "shared"}, exposure_covariate=("exposed",))
+    sampled = {"shared": torch.zeros(5, 8)}  # a sampled subgraph's 5 nodes: no population means to centre on
+    with pytest.raises(ValueError, match="full graph"):
+        model.logit(sampled, "exposed", T([0]), T([4]))
+
+
 def causal_batch() -> dict[str, torch.Tensor]:
     # node positions: users 0..2, items 3..6
     return {

@@ -17,7 +17,7 @@ from recause.tasks.data.split import SplitConfig, split_dataset
 from recause.tasks.data.synthetic import load_synthetic
 from recause.tasks.evaluate import EvaluationConfig, causal_metrics_of
 from recause.tasks.train.config import AUTO, TrainConfig
-from recause.tasks.train.fit import train_model, train_models
+from recause.tasks.train.fit import exposure_covariate, train_model, train_models
 from recause.tasks.train.plan import identification, plan_model, plan_models
 from recause.tasks.train.report import calibration_error, causal_effect_map, truth_metrics, user_segments
 
@@ -165,10 +165,15 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     resolved = causal.config
     assert (resolved.seed, resolved.threads, resolved.regime, resolved.variant) == (11, 2, "uplift", "causal")
     assert resolved.lr == 5e-3  # set by the user: kept
-    for key in ("num_layers", "batch_size", "init_std", "l2", "patience"):
+    for key in ("num_layers", "batch_size", "init_std", "l2", "patience", "propensity_weight", "exposure_covariate"):
         assert getattr(resolved, key) == AUTO["uplift"][key], key
     with pytest.raises(Exception):  # resolved once, then frozen
         resolved.lr = 1.0
+    # the uplift regime: the exposure likelihood weighs 5x and f1, f0 read the exposure model's log-intensity
+    assert obj.propensity_weight == resolved.propensity_weight == 5.0
+    assert exposure_covariate(resolved, causal.plan) == ("exposed", "unexposed")
+    mine = plan_model(TrainConfig(exposure_covariate=False, propensity_weight=2.0), split, dataset.meta, seed=0, threads=1)
+    assert exposure_covariate(mine.config, mine.plan) == () and mine.plan.objective.propensity_weight == 2.0
 
     naive = plan_model(TrainConfig(variant="naive"), split, dataset.meta, seed=0, threads=1)
     assert naive.plan.objective.kind == "bpr" and naive.plan.heads == {"exposed": "shared"}
@@ -180,11 +185,14 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert (obj.weighting, obj.unexposed, obj.detach_control) == ("none", True, True)
     assert t_learner.plan.heads == {"exposed": "treated", "unexposed": "control"}
     assert t_learner.plan.encoders == ("treated", "control") and t_learner.plan.monitor == "val/auuc_ipw"
+    assert exposure_covariate(t_learner.config, t_learner.plan) == () and not t_learner.config.exposure_covariate  # arms apart
 
     # rating study: exposed rows carry both outcomes, nothing unexposed -> debiased relevance only
     data, coat = coat_like_split()
     assert coat.kind == "randomized" and not identification(data.meta).identifiable
-    dr = plan_model(TrainConfig(), coat, data.meta, seed=0, threads=1).plan
+    dr_spec = plan_model(TrainConfig(), coat, data.meta, seed=0, threads=1)
+    dr = dr_spec.plan
+    assert exposure_covariate(dr_spec.config, dr) == () and dr.objective.propensity_weight == 1.0  # no f0 to read it
     assert (dr.objective.kind, dr.objective.weighting, dr.objective.unexposed, dr.objective.targeted_weight) == ("causal", "dr", False, 0.0)
     assert dr.heads == {"exposed": "shared", "propensity": "shared", "imputation": "shared"}
     assert (dr.monitor, dr.mode, dr.regime) == ("val/auc", "max", "debias") and dr.objective.l2 == AUTO["debias"]["l2"]

@@ -8,7 +8,20 @@ Heads (:data:`HEADS`), each a :class:`PairHead` on the states of one encoder:
 - ``imputation``: the naive outcome model m(u,i) of exposed rows (doubly robust losses).
 
 Each head is bilinear in the states, so scoring a user against the whole catalogue is one matrix
-product. The training recipe (losses, optimiser, metrics) is :mod:`recause.models.gnn.module`.
+product. Outcome heads may also read the exposure model as a covariate (``exposure_covariate``): their
+logit adds :math:`s_h\,\tilde\lambda(u,i)`, with a learned scale :math:`s_h` that starts at 0 and
+
+.. math:: \tilde\lambda(u,i) = \langle U(h_u - \bar h_U),\; V(h_i - \bar h_I)\rangle
+
+the propensity head's log-intensity with its user and item main effects removed (double-centred over
+the population: :math:`\bar h_U`, :math:`\bar h_I` are the mean user and item states) and its gradient
+stopped. It is the practice of putting the estimated propensity into the outcome model (Hahn, Murray
+and Carvalho, *Bayesian Analysis* 2020): the outcome heads, fitted on few outcomes, inherit the
+user–item structure the exposure model learns from every impression. Centring keeps the exposure
+model's item effects (popularity, which drives exposure but not persuasion) out of it: each outcome
+head learns its own item and user effects from outcomes.
+
+The training recipe (losses, optimiser, metrics) is :mod:`recause.models.gnn.module`.
 """
 
 from __future__ import annotations
@@ -72,6 +85,14 @@ class PairHead(nn.Module):
         """Every user against every item: (n, d), (m, d) -> (n, m) logits."""
         return self.user_table(h_user) @ self.item_table(h_item).T
 
+    def interaction(self, h_user: Tensor, h_item: Tensor) -> Tensor:
+        """The bilinear term alone, :math:`\langle U h_u, V h_i\rangle`: aligned (..., d) pairs -> (...)."""
+        return (self.user(h_user) * self.item(h_item)).sum(-1)
+
+    def interaction_grid(self, h_user: Tensor, h_item: Tensor) -> Tensor:
+        """The bilinear term of every user against every item: (n, d), (m, d) -> (n, m)."""
+        return self.user(h_user) @ self.item(h_item).T
+
 
 class CausalRecommender(nn.Module):
     """Encoder(s) plus pair heads. ``head_encoder`` maps each head to the encoder it reads.
@@ -85,11 +106,14 @@ class CausalRecommender(nn.Module):
     n_slots : slate positions (0 = the data have none); κ_1 = 1, κ_k = σ(θ_k) for k ≥ 2.
     dropout : dropout on the node states while training.
     head_kind : ``bilinear`` (every head, default) or ``dot`` (LightGCN's inner product, :class:`PairHead`).
+    exposure_covariate : heads whose logit adds s_h · λ̃(u,i), the ``propensity`` head's log exposure
+        intensity double-centred over the population (:meth:`exposure_interaction`), with a learned
+        scale s_h that starts at 0. Needs the full graph's states (not a sampled subgraph).
     """
 
     def __init__(self, encoders: dict[str, GraphEncoder], head_encoder: dict[str, str],
                  head_bias: dict[str, float] | None = None, n_slots: int = 0, dropout: float = 0.0,
-                 head_kind: HeadKind = "bilinear"):
+                 head_kind: HeadKind = "bilinear", exposure_covariate: tuple[str, ...] = ()):
         super().__init__()
         unknown = set(head_encoder) - set(HEADS)
         if unknown or not set(head_encoder.values()) <= set(encoders):
@@ -101,6 +125,11 @@ class CausalRecommender(nn.Module):
         self.head_encoder = dict(head_encoder)
         dim, bias = dims.pop(), head_bias or {}
         self.heads = nn.ModuleDict({h: PairHead(dim, bias.get(h, 0.0), head_kind) for h in head_encoder})
+        covariate = tuple(exposure_covariate)
+        if covariate and ("propensity" not in head_encoder or not set(covariate) <= set(head_encoder) - {"propensity"}):
+            raise ValueError(f"exposure_covariate needs the propensity head and names other heads, got {covariate} "
+                             f"with heads {sorted(head_encoder)}")
+        self.exposure_scale = nn.ParameterDict({h: nn.Parameter(torch.zeros(())) for h in covariate})
         self.examination_logit = nn.Parameter(torch.zeros(max(n_slots - 1, 0)))
         self.epsilon = nn.Parameter(torch.zeros(()))  # targeted regularisation's fluctuation
         self.dropout = nn.Dropout(dropout)
@@ -135,17 +164,45 @@ class CausalRecommender(nn.Module):
             b = item_side[torch.searchsorted(nodes, items)]
             if items.dim() == 2:
                 a = a.unsqueeze(1)
-            return (a * b).sum(-1)
-        s = states[self.head_encoder[head]]
-        h_u = s[users]
+            own = (a * b).sum(-1)
+        else:
+            s = states[self.head_encoder[head]]
+            h_u = s[users]
+            if items.dim() == 2:
+                h_u = h_u.unsqueeze(1)
+            own = self.heads[head](h_u, s[items])
+        if head not in self.exposure_scale:
+            return own
+        centred_user, centred_item = self._centred(states)
         if items.dim() == 2:
-            h_u = h_u.unsqueeze(1)
-        return self.heads[head](h_u, s[items])
+            users = users.unsqueeze(1)
+        covariate = self.heads["propensity"].interaction(centred_user[users], centred_item[items]).detach()
+        return own + self.exposure_scale[head] * covariate
 
     def grid(self, states: dict[str, Tensor], head: str, users: Tensor, items: Tensor) -> Tensor:
         """(n_users_in_block, n_items) logits of node positions ``users`` × ``items``."""
         s = states[self.head_encoder[head]]
-        return self.heads[head].grid(s[users], s[items])
+        own = self.heads[head].grid(s[users], s[items])
+        if head not in self.exposure_scale:
+            return own
+        return own + self.exposure_scale[head] * self.exposure_interaction(states, users, items)
+
+    def exposure_interaction(self, states: dict[str, Tensor], users: Tensor, items: Tensor) -> Tensor:
+        r"""(n_users_in_block, n_items) :math:`\tilde\lambda(u,i) = \langle U(h_u - \bar h_U), V(h_i - \bar h_I)\rangle`:
+        the propensity head's log-intensity at node positions ``users`` × ``items`` less its user and item
+        means over the population (for a bilinear score the double-centred score is exactly this), without
+        gradient."""
+        centred_user, centred_item = self._centred(states)
+        return self.heads["propensity"].interaction_grid(centred_user[users], centred_item[items]).detach()
+
+    def _centred(self, states: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """The propensity encoder's states less the mean user state and less the mean item state, detached:
+        two (n_nodes, d) tensors indexed by node position (the first for user rows, the second for item rows)."""
+        s = states[self.head_encoder["propensity"]].detach()
+        n_users = self.n_users
+        if s.shape[0] != n_users + next(iter(self.encoders.values())).n_items:
+            raise ValueError("the exposure covariate needs the full graph's node states (not a sampled subgraph)")
+        return s - s[:n_users].mean(0), s - s[n_users:].mean(0)
 
     def examination(self, slot: Tensor) -> Tensor:
         """κ of each 0-based ``slot`` (B,); 1 for slot 0 and for rows without a slot (-1)."""

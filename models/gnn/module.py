@@ -213,10 +213,11 @@ class CausalModule(L.LightningModule):
 
     def configure_optimizers(self):
         """Adam; ID embeddings without weight decay (their L2 is in the loss, per batch); the
-        examination probabilities and ε — a handful of scalars with tiny gradients — at 30× the rate."""
+        examination probabilities, ε and the exposure covariate's scales — a handful of scalars with
+        tiny gradients — at 30× the rate."""
         named = dict(self.named_parameters())
         embeddings = [p for n, p in named.items() if n.endswith("input.embedding.weight")]
-        scalars = [self.model.examination_logit, self.model.epsilon]
+        scalars = [self.model.examination_logit, self.model.epsilon, *self.model.exposure_scale.values()]
         taken = {id(p) for p in embeddings + scalars}
         others = [p for p in named.values() if id(p) not in taken]
         return torch.optim.Adam([

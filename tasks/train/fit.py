@@ -144,7 +144,7 @@ def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, crite
     encoders = {name: encoder(split.n_users, split.n_items, config.dim, config.num_layers, text, config.init_std)
                 for name in plan.encoders}
     model = CausalRecommender(encoders, plan.heads, _head_bias(train, obj, logit, log_intensity), n_slots=train.n_slots,
-                              dropout=config.dropout, head_kind=config.head)
+                              dropout=config.dropout, head_kind=config.head, exposure_covariate=exposure_covariate(config, plan))
     validator = td.debias_validator(split) if split.kind == "randomized" else td.ranking_validator(split)
     if "unexposed" in plan.heads and split.kind == "per_user":  # uplift identified: its own criterion too
         validator = td.combined(validator, criterion or td.UpliftCriterion(split, "propensity" in plan.heads))
@@ -184,6 +184,18 @@ def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, crite
         batches = EpochBatches(n_rows, config.batch_size, make, config.seed, local)
     val_batches = fixed_batches(n_val, config.batch_size, make_val, config.seed + 1) if n_val else []
     return Built(module, loader(batches), loader(val_batches) if val_batches else None, plan, config)
+
+
+def exposure_covariate(config: ResolvedTrainConfig, plan: Plan) -> tuple[str, ...]:
+    """The heads that read the exposure model's centred log-intensity (``gnn.exposure_covariate``): f1 and f0
+    of the causal variant where f0 is learned, with the propensity head beside them, on the full graph; none
+    otherwise (the T-learner keeps its arms apart, the debias regime has no f0, a sampled subgraph has no
+    population means to centre on)."""
+    heads = plan.heads
+    if not (config.exposure_covariate and config.variant == "causal" and "propensity" in heads and "unexposed" in heads
+            and config.sampling == "full"):
+        return ()
+    return ("exposed", "unexposed")
 
 
 def _head_bias(data, objective, logit, log_intensity) -> dict[str, float]:
@@ -259,6 +271,8 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
                 _rewrite_checkpoint(Path(checkpoint_dir) / "best.ckpt", built.module, choice.epochs[index], reason)
             history |= {"best_epoch": float(choice.epochs[index]), "best_val/auuc_ipw": float(choice.values[index].mean()),
                         "epoch_choice": reason}
+        for head, scale in built.module.model.exposure_scale.items():  # how much each outcome head leans on exposure
+            history[f"exposure_scale_{head}"] = float(scale.detach())
         built.module.forget_states()  # states cached under the last epoch's weights
         built.module.eval()
         model = TrainedModel(built.module, config, plan, spec.name, history, curves.rows)

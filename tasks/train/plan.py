@@ -88,7 +88,7 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class _Design:
-    """The objective's arguments (all but the L2 weight, which comes with the regime), heads, note."""
+    """The objective's arguments (all but the L2 and exposure weights, which come with the regime), heads, note."""
 
     objective: dict[str, Any]
     heads: dict[str, str]
@@ -127,7 +127,7 @@ def _design(config: TrainConfig, variant: Variant, split: Split, meta: DatasetMe
     objective = {
         "kind": "causal", "weighting": weighting, "propensity": config.propensity, "clip": config.clip,
         "train_propensity": True, "unexposed": organic, "targeted_weight": config.targeted_weight if organic else 0.0,
-        "propensity_weight": config.propensity_weight, "unexposed_weight": config.unexposed_weight,
+        "unexposed_weight": config.unexposed_weight,
     }
     note = f"causal: {weighting} exposed-row loss, learned exposure" + (", f0 and targeted regularisation" if organic else "")
     return _Design(objective, heads, note)
@@ -144,7 +144,7 @@ def plan_model(config: TrainConfig, split: Split, meta: DatasetMeta, *, seed: in
     variant = variant or config.variant
     design = _design(config, variant, split, meta)
     resolved = resolve(config, variant, design.regime, seed, threads)
-    objective = Objective(**design.objective, l2=resolved.l2)
+    objective = Objective(**design.objective, l2=resolved.l2, propensity_weight=resolved.propensity_weight)
     if config.monitor is not None:
         monitor = config.monitor
     elif split.kind != "per_user":
