@@ -37,6 +37,9 @@ HEADS = ("exposed", "unexposed", "propensity", "imputation")
 
 HeadKind = Literal["bilinear", "dot"]
 
+EXPOSURE = "exposure covariate"
+"""The key of the exposure covariate's factors in :meth:`CausalRecommender.tables` (not a head's name)."""
+
 
 class PairHead(nn.Module):
     r"""A bilinear pair score :math:`s(u,i) = \langle U h_u, V h_i\rangle + a^\top h_u + b^\top h_i + c`.
@@ -145,11 +148,17 @@ class CausalRecommender(nn.Module):
 
     def tables(self, states: dict[str, Tensor], nodes: Tensor) -> dict[str, tuple[Tensor, Tensor, Tensor]]:
         """Per head, the user- and item-side factors of ``nodes`` (sorted unique node positions):
-        (nodes, user table, item table); pair logits are then gathers and a dot product."""
+        (nodes, user table, item table); pair logits are then gathers and a dot product. With the exposure
+        covariate, ``EXPOSURE`` holds its factors, U(h − h̄_U) and V(h − h̄_I) of the propensity head, detached."""
         out = {}
         for head, module in self.heads.items():
             h = states[self.head_encoder[head]][nodes]
             out[head] = (nodes, module.user_table(h), module.item_table(h))
+        if self.exposure_scale:
+            centred_user, centred_item = self._centred(states)
+            propensity = self.heads["propensity"]
+            with torch.no_grad():
+                out[EXPOSURE] = (nodes, propensity.user(centred_user[nodes]), propensity.item(centred_item[nodes]))
         return out
 
     def logit(self, states: dict[str, Tensor], head: str, users: Tensor, items: Tensor, tables=None) -> Tensor:
@@ -173,10 +182,16 @@ class CausalRecommender(nn.Module):
             own = self.heads[head](h_u, s[items])
         if head not in self.exposure_scale:
             return own
-        centred_user, centred_item = self._centred(states)
-        if items.dim() == 2:
-            users = users.unsqueeze(1)
-        covariate = self.heads["propensity"].interaction(centred_user[users], centred_item[items]).detach()
+        if tables is not None:
+            nodes, user_side, item_side = tables[EXPOSURE]
+            a = user_side[torch.searchsorted(nodes, users)]
+            b = item_side[torch.searchsorted(nodes, items)]
+            covariate = ((a.unsqueeze(1) if items.dim() == 2 else a) * b).sum(-1)
+        else:
+            centred_user, centred_item = self._centred(states)
+            if items.dim() == 2:
+                users = users.unsqueeze(1)
+            covariate = self.heads["propensity"].interaction(centred_user[users], centred_item[items]).detach()
         return own + self.exposure_scale[head] * covariate
 
     def grid(self, states: dict[str, Tensor], head: str, users: Tensor, items: Tensor) -> Tensor:
