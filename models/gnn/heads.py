@@ -168,12 +168,7 @@ class CausalRecommender(nn.Module):
         every pair's states: one projection per node and head per step.
         """
         if tables is not None:
-            nodes, user_side, item_side = tables[head]
-            a = user_side[torch.searchsorted(nodes, users)]
-            b = item_side[torch.searchsorted(nodes, items)]
-            if items.dim() == 2:
-                a = a.unsqueeze(1)
-            own = (a * b).sum(-1)
+            own = _gathered(tables[head], users, items)
         else:
             s = states[self.head_encoder[head]]
             h_u = s[users]
@@ -183,10 +178,7 @@ class CausalRecommender(nn.Module):
         if head not in self.exposure_scale:
             return own
         if tables is not None:
-            nodes, user_side, item_side = tables[EXPOSURE]
-            a = user_side[torch.searchsorted(nodes, users)]
-            b = item_side[torch.searchsorted(nodes, items)]
-            covariate = ((a.unsqueeze(1) if items.dim() == 2 else a) * b).sum(-1)
+            covariate = _gathered(tables[EXPOSURE], users, items)
         else:
             centred_user, centred_item = self._centred(states)
             if items.dim() == 2:
@@ -230,3 +222,14 @@ class CausalRecommender(nn.Module):
     def id_embedding_norm(self, global_ids: Tensor) -> Tensor:
         """Σ over encoders of the squared norms of these nodes' ID embeddings."""
         return sum(enc.input.embedding(global_ids).pow(2).sum() for enc in self.encoders.values())
+
+
+def _gathered(table: tuple[Tensor, Tensor, Tensor], users: Tensor, items: Tensor) -> Tensor:
+    """Pair scores from one entry of :meth:`CausalRecommender.tables`: (nodes, user side, item side) gathered at
+    node positions ``users`` (B,) and ``items`` (B,) or (B, k), then a dot product."""
+    nodes, user_side, item_side = table
+    a = user_side[torch.searchsorted(nodes, users)]
+    b = item_side[torch.searchsorted(nodes, items)]
+    if items.dim() == 2:
+        a = a.unsqueeze(1)
+    return (a * b).sum(-1)

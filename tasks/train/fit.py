@@ -188,12 +188,10 @@ def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, crite
 
 def exposure_covariate(config: ResolvedTrainConfig, plan: Plan) -> tuple[str, ...]:
     """The heads that read the exposure model's centred log-intensity (``gnn.exposure_covariate``): f1 and f0
-    of the causal variant where f0 is learned, with the propensity head beside them, on the full graph; none
-    otherwise (the T-learner keeps its arms apart, the debias regime has no f0, a sampled subgraph has no
-    population means to centre on)."""
-    heads = plan.heads
-    if not (config.exposure_covariate and config.variant == "causal" and "propensity" in heads and "unexposed" in heads
-            and config.sampling == "full"):
+    where f0 is learned beside the propensity head; none otherwise (the debias regime has no f0). The resolved
+    setting is already off for the T-learner, whose arms stay apart, and for a sampled subgraph, which has no
+    population means to centre on (:func:`~recause.tasks.train.config.resolve`)."""
+    if not (config.exposure_covariate and {"propensity", "unexposed"} <= set(plan.heads)):
         return ()
     return ("exposed", "unexposed")
 
