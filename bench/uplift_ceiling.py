@@ -58,8 +58,8 @@ def run_setting(seed: int, confounding: float, block: int = 256) -> dict:
     grid = ceiling.quality_grid()
     posteriors = {prior: ceiling.quality_posterior(world, users, items, slots, outcomes, prior, grid)
                   for prior in ("popularity", "marginal")}
-    flat = np.exp(ceiling.log_prior(world, "popularity", grid))
-    flat /= flat.sum(axis=1, keepdims=True)
+    none = np.array([], dtype=np.int64)  # no impressions read: the popularity prior alone
+    posteriors["prior"] = ceiling.quality_posterior(world, none, none, none, none.astype(np.float64), "popularity", grid)
     world_users = split.users.ids.astype(np.int64)
     world_items = split.items.ids.astype(np.int64)
     sums: dict[str, float] = {}
@@ -72,7 +72,7 @@ def run_setting(seed: int, confounding: float, block: int = 256) -> dict:
             "oracle": tau,
             "ceiling": ceiling.posterior_uplift(world, u, posteriors["popularity"], grid)[:, world_items],
             "ceiling_marginal": ceiling.posterior_uplift(world, u, posteriors["marginal"], grid)[:, world_items],
-            "quality_from_popularity": ceiling.posterior_uplift(world, u, flat, grid)[:, world_items],
+            "quality_from_popularity": ceiling.posterior_uplift(world, u, posteriors["prior"], grid)[:, world_items],
             "true_p1": p1,
         }
         q0, q1 = zero.potential_outcomes(u, world_items)
