@@ -219,6 +219,11 @@ def test_the_exposure_covariate_adds_the_scaled_centred_log_intensity_and_leaves
     covariate = model.exposure_interaction(states, T([0, 1, 2]), T([3, 4, 5, 6]))
     torch.testing.assert_close(covariate.mean(0), torch.zeros(4), atol=1e-6, rtol=0)
     torch.testing.assert_close(covariate.mean(1), torch.zeros(3), atol=1e-6, rtol=0)
+    # handed on as plain heads of the states (the simulator's start), the covariate folded in gives the same logits
+    standalone = model.standalone_heads(mean_user.detach(), mean_item.detach())
+    assert standalone["propensity"] is model.heads["propensity"]
+    for head in ("exposed", "unexposed"):
+        torch.testing.assert_close(standalone[head](h[users], h[items]), model.logit(states, head, users, items))
     # the outcome likelihoods train the scales but never the exposure model (its log-intensity is a fixed covariate)
     module = CausalModule(model, graph, Objective("causal", train_propensity=True, unexposed=True))
     _, parts = module.model_step(causal_batch())

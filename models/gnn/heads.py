@@ -202,6 +202,36 @@ class CausalRecommender(nn.Module):
         centred_user, centred_item = self._centred(states)
         return self.heads["propensity"].interaction_grid(centred_user[users], centred_item[items]).detach()
 
+    @torch.no_grad()
+    def standalone_heads(self, mean_user: Tensor, mean_item: Tensor) -> dict[str, PairHead]:
+        r"""Every head as one bilinear :class:`PairHead` of the node states alone, the exposure covariate
+        folded in where a head reads it (exactly, given the population's mean states ``mean_user``,
+        ``mean_item`` (d,)): with :math:`P = U_p^\top V_p` of the propensity head and scale s,
+
+        .. math:: \langle Uh_u, Vh_i\rangle + a^\top h_u + b^\top h_i + c + s\,(h_u - \bar h_U)^\top P\,(h_i - \bar h_I)
+                  = h_u^\top (U^\top V + sP)\, h_i + (a - sP\bar h_I)^\top h_u + (b - sP^\top \bar h_U)^\top h_i
+                  + c + s\,\bar h_U^\top P\,\bar h_I .
+
+        For a model that hands its heads on (the simulator starts from the outcome heads)."""
+        out = {}
+        for name, head in self.heads.items():
+            if name not in self.exposure_scale:
+                out[name] = head
+                continue
+            dim = mean_user.numel()
+            eye = torch.eye(dim, dtype=mean_user.dtype, device=mean_user.device)
+            weight = lambda m: m.weight if isinstance(m, nn.Linear) else eye  # noqa: E731  (the dot kind: identity)
+            propensity, scale = self.heads["propensity"], self.exposure_scale[name]
+            p = weight(propensity.user).T @ weight(propensity.item)
+            folded = PairHead(dim, 0.0, "bilinear").to(device=mean_user.device, dtype=mean_user.dtype)
+            folded.user.weight.copy_(eye)
+            folded.item.weight.copy_(weight(head.user).T @ weight(head.item) + scale * p)
+            folded.user_bias.weight.copy_(head.user_bias.weight - scale * (p @ mean_item)[None, :])
+            folded.user_bias.bias.copy_(head.user_bias.bias + scale * (mean_user @ p @ mean_item))
+            folded.item_bias.weight.copy_(head.item_bias.weight - scale * (p.T @ mean_user)[None, :])
+            out[name] = folded
+        return out
+
     def _centred(self, states: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """The propensity encoder's states less the mean user state and less the mean item state, detached:
         two (n_nodes, d) tensors indexed by node position (the first for user rows, the second for item rows)."""

@@ -145,8 +145,9 @@ def make_generator(data: TrainingData, config: SimulateConfig):
         exposed_rate=float(clicked.mean()) if clicked.size else 0.05, n_topics=data.states.n_topics,
         item_residuals=pretrained is None,  # GNN states carry the ID embeddings already
     )
-    if pretrained is not None:
-        generator.start_from(dict(pretrained.heads), pretrained.examination_logit.detach())
+    if pretrained is not None:  # the GNN's outcome heads on its node states (the exposure covariate folded in)
+        user, item = (torch.as_tensor(states[:, :dim]).mean(0) for states in (data.states.user, data.states.item))
+        generator.start_from(pretrained.standalone_heads(user, item), pretrained.examination_logit.detach())
     return generator
 
 
