@@ -36,8 +36,9 @@ import numpy as np
 
 def cp_at(tau: np.ndarray, score: np.ndarray, k: int = 10) -> float:
     """Mean true τ of each row's top-k by ``score``: (n, m), (n, m) -> float (the harness's CP@k)."""
-    top = np.argpartition(-score, k, axis=1)[:, :k]
-    return float(np.take_along_axis(tau, top, axis=1).mean())
+    from recause.models.metrics import causal_precision, top_k_items
+
+    return causal_precision(np.take_along_axis(tau, top_k_items(score, k), axis=1))
 
 
 def run_setting(seed: int, confounding: float, block: int = 256) -> dict:
