@@ -24,6 +24,8 @@ from causal_synthetic import CAUSAL, normalised_auuc
 
 CANDIDATES: dict[str, dict] = {
     "base": {},
+    # the uplift regime before the snapshot ensemble: the chosen check's weights alone, 6 checks of patience
+    "no-snapshots": {"snapshots": False, "patience": 6},
     # the uplift regime before the exposure covariate (its outcome heads on their own, exposure likelihood × 1)
     "no-exposure-covariate": {"exposure_covariate": False, "propensity_weight": 1.0},
     "propensity-weight-1": {"propensity_weight": 1.0},

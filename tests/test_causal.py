@@ -383,6 +383,44 @@ def test_scores_are_probabilities_and_propensities() -> None:
     np.testing.assert_allclose(bpr.scores(users, "exposed"), dot - 1.0, rtol=1e-5, atol=1e-7)  # BPR scores are raw logits
 
 
+def test_snapshot_scores_are_the_mean_of_the_snapshots_scores_and_leave_the_weights_alone() -> None:
+    import numpy as np
+
+    text = torch.randn(7, 5)
+    graph = BipartiteGraph.from_pairs(T([0, 1, 2, 2]), T([0, 1, 1, 3]), n_users=3, n_items=4)
+    torch.manual_seed(0)
+    model = CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8, num_layers=1, text=text)},
+                              {"exposed": "shared", "unexposed": "shared", "propensity": "shared"},
+                              exposure_covariate=("exposed", "unexposed"))
+    module = CausalModule(model, graph, Objective("causal", train_propensity=True, unexposed=True))
+    users = np.array([0, 2])
+    states = []
+    for step in range(3):  # three different sets of weights, as three validation checks would hold
+        with torch.no_grad():
+            for p in module.parameters():
+                p.add_(0.3 * torch.randn_like(p))
+        states.append({k: v.detach().clone() for k, v in module.state_dict().items()})
+    module.forget_states()
+    own = {head: module.scores(users, head) for head in ("exposed", "unexposed", "propensity")}
+    each = []
+    for state in states:
+        module.load_state_dict(state)
+        module.forget_states()
+        each.append({head: module.scores(users, head) for head in own})
+    module.load_state_dict(states[-1])
+    module.forget_states()
+    module.use_snapshots(states)
+    for head in own:
+        np.testing.assert_allclose(module.scores(users, head), np.mean([e[head] for e in each], axis=0), rtol=1e-6)
+        assert not np.allclose(module.scores(users, head), each[-1][head])  # the snapshots differ from the last
+    assert module.state_dict().keys() == states[-1].keys()  # the copies are not the module's parameters
+    for key, value in module.state_dict().items():
+        assert torch.equal(value, states[-1][key]), key  # its own weights are the last check's
+    assert all(m.encoders["shared"].input.text is model.encoders["shared"].input.text for m in module.snapshots)
+    module.use_snapshots([])
+    np.testing.assert_allclose(module.scores(users, "exposed"), each[-1]["exposed"], rtol=1e-6)
+
+
 def test_a_dot_head_is_lightgcns_inner_product_plus_a_constant() -> None:
     import torch
 

@@ -40,6 +40,7 @@ def test_epoch_choice_takes_the_criterions_best_from_the_likelihoods_best_on() -
     assert index == 2 and reason.startswith("epoch 3: best on val/auuc_ipw (2) among the epochs from the val/outcome_loss best (epoch 2")
     choice.values[1] = np.full(5, 3.0)  # nothing later beats the likelihood's own epoch
     assert choice.choose()[0] == 1
+    assert list(choice.window()) == [1, 2, 3]  # a snapshot ensemble's checks: from the likelihood's best to the stop
 
 
 def test_the_headline_cp_is_the_acting_uplift_models() -> None:

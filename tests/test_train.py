@@ -165,7 +165,8 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     resolved = causal.config
     assert (resolved.seed, resolved.threads, resolved.regime, resolved.variant) == (11, 2, "uplift", "causal")
     assert resolved.lr == 5e-3  # set by the user: kept
-    for key in ("num_layers", "batch_size", "init_std", "l2", "patience", "propensity_weight", "exposure_covariate"):
+    for key in ("num_layers", "batch_size", "init_std", "l2", "patience", "propensity_weight", "exposure_covariate",
+                "snapshots"):
         assert getattr(resolved, key) == AUTO["uplift"][key], key
     with pytest.raises(Exception):  # resolved once, then frozen
         resolved.lr = 1.0
@@ -179,6 +180,7 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert naive.plan.objective.kind == "bpr" and naive.plan.heads == {"exposed": "shared"}
     assert (naive.plan.monitor, naive.plan.mode, naive.plan.regime) == ("val/ndcg_at_20", "max", "ranking")
     assert naive.config.num_layers == AUTO["ranking"]["num_layers"] and naive.name == "gnn_naive"
+    assert resolved.snapshots and not naive.config.snapshots  # a snapshot ensemble only where the uplift criterion chooses
 
     t_learner = plan_model(TrainConfig(variant="t_learner"), split, dataset.meta, seed=0, threads=1)
     obj = t_learner.plan.objective
@@ -282,7 +284,8 @@ def test_causal_variant_beats_naive_on_causal_precision(world_split) -> None:
     assert causal.identifiable and cp_causal > 1.1 * cp_naive > 0
     truth = truth_metrics(dataset.world, split, causal.uplift, causal.propensity)
     assert truth["causal/pehe"] < 0.04 and truth["propensity/calibration_error"] < 0.03
-    assert causal.summary()["model/monitor"] == "val/auuc_ipw"
+    assert causal.summary()["model/monitor"] == "val/auuc_ipw" and causal.summary()["model/snapshots"] is True
+    assert causal.history["snapshots"] == len(causal.module.snapshots) >= 1 and "checks of epochs" in causal.history["snapshot_window"]
 
 
 @pytest.mark.slow
@@ -296,9 +299,11 @@ def test_t_learner_fits_one_network_per_arm(world_split) -> None:
     assert model.calibration is not None and model.calibration.slope > 0, model.history["uplift_calibration"]
     np.testing.assert_allclose(model.uplift(users), model.calibration.intercept + model.calibration.slope * (f1 - f0), rtol=1e-5)
     # one network per arm: moving the control network's weights moves f0 only, never f1
+    assert model.history["snapshots"] == len(model.module.snapshots) >= 1  # the uplift regime scores a snapshot ensemble
     with torch.no_grad():
-        for parameter in model.module.model.encoders["control"].parameters():
-            parameter.add_(0.5)
+        for network in model.module.snapshots:
+            for parameter in network.encoders["control"].parameters():
+                parameter.add_(0.5)
     model.module.forget_states()
     np.testing.assert_array_equal(model.relevance(users), f1)
     assert np.abs(model.p_outcome_if_not_exposed(users) - f0).max() > 1e-3

@@ -25,8 +25,9 @@ or, for the T-learner baseline, one encoder per arm.
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -105,6 +106,8 @@ class CausalModule(L.LightningModule):
         self.val_objective = val_objective or objective
         self.lr, self.weight_decay, self.val_metrics = lr, weight_decay, val_metrics
         self._eval_states: dict[str, Tensor] | None = None
+        self.snapshots: list[CausalRecommender] = []  # scored as one mean when set (use_snapshots)
+        self._snapshot_states: list[dict[str, Tensor]] | None = None
 
     @property
     def objective(self) -> Objective:
@@ -228,8 +231,9 @@ class CausalModule(L.LightningModule):
 
     # ------------------------------------------------------------------ scoring
     def forget_states(self) -> None:
-        """Drop the cached eval-mode states (after the weights change, e.g. a restored checkpoint)."""
-        self._eval_states = None
+        """Drop the cached eval-mode states (after the weights change, e.g. a restored checkpoint), the
+        snapshots' too."""
+        self._eval_states = self._snapshot_states = None
 
     @torch.no_grad()
     def full_states(self, text: Tensor | None = None) -> dict[str, Tensor]:
@@ -255,19 +259,42 @@ class CausalModule(L.LightningModule):
         Probabilities for outcome heads (``exposed``, ``unexposed``, ``imputation``), except under
         the ``bpr`` objective, whose ``exposed`` head is a ranking logit; P(E=1) over the whole
         log for ``propensity``.
+        With snapshots (:meth:`use_snapshots`), the mean of the snapshots' scores.
         """
-        states = self.full_states()
         n_u, device = self.model.n_users, self.device
         items = torch.arange(self.graph.n_items, device=device) + n_u
         u = torch.as_tensor(np.asarray(users), dtype=torch.long, device=device)
-        logits = self.model.grid(states, head, u, items)
+        if not self.snapshots:
+            return self._grid_scores(self.model, self.full_states(), head, u, items).double().cpu().numpy()
+        if self._snapshot_states is None:
+            graph = self.full_graph()
+            self._snapshot_states = [model.states(graph) for model in self.snapshots]
+        total = sum(self._grid_scores(model, states, head, u, items).double()
+                    for model, states in zip(self.snapshots, self._snapshot_states))
+        return (total / len(self.snapshots)).cpu().numpy()
+
+    def _grid_scores(self, model: CausalRecommender, states: dict[str, Tensor], head: str, users: Tensor,
+                     items: Tensor) -> Tensor:
+        logits = model.grid(states, head, users, items)
         if head == "propensity":
-            out = -torch.expm1(-logits.exp())
-        elif head == "exposed" and self.objective.kind == "bpr":
-            out = logits
-        else:
-            out = torch.sigmoid(logits)
-        return out.double().cpu().numpy()
+            return -torch.expm1(-logits.exp())
+        if head == "exposed" and self.objective.kind == "bpr":
+            return logits
+        return torch.sigmoid(logits)
+
+    def use_snapshots(self, states: Sequence[dict[str, Tensor]]) -> None:
+        """Score as a snapshot ensemble: :meth:`scores` becomes the mean, head by head, of the scores of
+        models with these weights (this module's ``state_dict()`` s, e.g. of several validation checks),
+        each in eval mode; the module's own weights stay as they are and serve everything else (the
+        node states, the examination, the checkpoint). An empty sequence scores with the module's own
+        weights again. The copies share the module's text buffers."""
+        shared = {id(buffer): buffer for buffer in self.model.buffers()}
+        models = []
+        for state in states:
+            model = copy.deepcopy(self.model, memo=dict(shared))
+            model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+            models.append(model.to(self.device).eval().requires_grad_(False))
+        self.snapshots, self._snapshot_states = models, None
 
     def full_graph(self) -> BipartiteGraph:
         """The training graph on the module's device (moved there on first use)."""

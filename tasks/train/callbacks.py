@@ -1,7 +1,8 @@
 """Lightning callbacks and context managers of the training loop (imported only when a model is fitted).
 
 - :class:`BestWeights` keeps the best validation check's weights in memory and restores them;
-- :class:`EpochChoice` keeps every check's weights and picks the uplift criterion's best from the likelihood's best on;
+- :class:`EpochChoice` keeps every check's weights and picks the uplift criterion's best from the likelihood's best on
+  (or hands on that window's weights for a snapshot ensemble);
 - :class:`EpochTimer` measures the wall seconds of each training epoch (validation excluded);
 - :class:`EpochCurves` records each epoch's logged losses and validation metrics (the training curves);
 - :class:`Handover`: the state these four return from a forked training process (``tasks/train/distributed.py``);
@@ -116,6 +117,10 @@ class EpochChoice(Handover):
 
     def restore(self, module, index: int) -> None:
         module.load_state_dict(self.states[index])
+
+    def window(self) -> range:
+        """The checks from the baseline's best to the last: the snapshots a snapshot ensemble averages."""
+        return range(int(np.argmin(self.losses)), len(self.losses))
 
 
 class EpochTimer(Handover):

@@ -269,6 +269,12 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
                 _rewrite_checkpoint(Path(checkpoint_dir) / "best.ckpt", built.module, choice.epochs[index], reason)
             history |= {"best_epoch": float(choice.epochs[index]), "best_val/auuc_ipw": float(choice.values[index].mean()),
                         "epoch_choice": reason}
+            if config.snapshots:
+                window = choice.window()
+                built.module.use_snapshots([choice.states[i] for i in window])
+                history |= {"snapshots": float(len(window)), "snapshot_window": (
+                    f"scores averaged over the {len(window)} checks of epochs {choice.epochs[window[0]] + 1}–"
+                    f"{choice.epochs[window[-1]] + 1} (from the val/outcome_loss best to the stop)")}
         for head, scale in built.module.model.exposure_scale.items():  # how much each outcome head leans on exposure
             history[f"exposure_scale_{head}"] = float(scale.detach())
         built.module.forget_states()  # states cached under the last epoch's weights
