@@ -265,13 +265,14 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
         if choice is not None and choice.losses:
             index, reason = choice.choose()
             choice.restore(built.module, index)
+            window = choice.window() if config.snapshots else range(0)
+            snapshots = [choice.states[i] for i in window]
             if checkpoint_dir is not None:  # the checkpoint holds the chosen epoch, not the likelihood's best
-                _rewrite_checkpoint(Path(checkpoint_dir) / "best.ckpt", built.module, choice.epochs[index], reason)
+                _rewrite_checkpoint(Path(checkpoint_dir) / "best.ckpt", built.module, choice.epochs[index], reason, snapshots)
             history |= {"best_epoch": float(choice.epochs[index]), "best_val/auuc_ipw": float(choice.values[index].mean()),
                         "epoch_choice": reason}
-            if config.snapshots:
-                window = choice.window()
-                built.module.use_snapshots([choice.states[i] for i in window])
+            if snapshots:
+                built.module.use_snapshots(snapshots)
                 history |= {"snapshots": float(len(window)), "snapshot_window": (
                     f"scores averaged over the {len(window)} checks of epochs {choice.epochs[window[0]] + 1}–"
                     f"{choice.epochs[window[-1]] + 1} (from the val/outcome_loss best to the stop)")}
@@ -304,14 +305,17 @@ def calibrate_uplift(model: TrainedModel, criterion: UpliftCriterion) -> tuple[U
                     f"{fitted.slope_low:.3g} to {fitted.slope_high:.3g})")
 
 
-def _rewrite_checkpoint(path: Path, module, epoch: int, reason: str) -> None:
-    """Put the chosen epoch's weights in Lightning's best checkpoint (kept by the outcome likelihood)."""
+def _rewrite_checkpoint(path: Path, module, epoch: int, reason: str, snapshots: Sequence[dict] = ()) -> None:
+    """Put the chosen epoch's weights in Lightning's best checkpoint (kept by the outcome likelihood), and
+    under ``recause_snapshots`` the state dicts the model scores as the mean of (``CausalModule.use_snapshots``)."""
     import torch
 
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     checkpoint["state_dict"] = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
     checkpoint["epoch"] = epoch
     checkpoint["recause_epoch_choice"] = reason
+    if snapshots:
+        checkpoint["recause_snapshots"] = list(snapshots)
     torch.save(checkpoint, path)
 
 
