@@ -58,10 +58,9 @@ def rule_scores(taus: np.ndarray, losses: np.ndarray, values: np.ndarray, patien
     choice.losses, choice.values = list(losses[: end + 1]), [v[None] for v in values[: end + 1]]
     choice.epochs = list(range(end + 1))
     best, _ = choice.choose()
-    stable = int(np.argmin(losses[: end + 1]))
-    means = values[stable : end + 1].mean(axis=1)
-    top = stable + np.argsort(-means, kind="stable")[:3]
-    return {"chosen": taus[best], "top3": taus[top].mean(axis=0), "window": taus[stable : end + 1].mean(axis=0)}
+    window = np.array(choice.window())
+    top = window[np.argsort(-values[window].mean(axis=1), kind="stable")[:3]]
+    return {"chosen": taus[best], "top3": taus[top].mean(axis=0), "window": taus[window].mean(axis=0)}
 
 
 def two_way(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -109,7 +109,7 @@ class EpochChoice(Handover):
 
     def choose(self) -> tuple[int, str]:
         """(index into the checks, why): see the class."""
-        stable = int(np.argmin(self.losses))
+        stable = self.window().start
         means = [float(v.mean()) for v in self.values[: len(self.losses)]]
         best = stable + int(np.argmax(means[stable:]))
         return best, (f"epoch {self.epochs[best] + 1}: best on val/auuc_ipw ({means[best]:.4g}) among the epochs from "
