@@ -118,7 +118,7 @@ def main() -> None:
     split = split_dataset(dataset, SplitConfig(), seed=args.seed)
     features = _common.text_features(split, dataset, seed=args.seed)
     rows: list[dict] = []
-    config = TrainConfig(variant="causal", **(CAUSAL | {"epochs": args.epochs, "patience": 10_000}))
+    config = TrainConfig(variant="causal", **(CAUSAL | {"epochs": args.epochs, "patience": 10_000, "patience_rows": None}))
     train_model(split, dataset.meta, config, features=features, seed=args.seed, threads=1,
                 callbacks=[truth_callback(dataset.world, split, EvaluationConfig(), rows), Variants(split)])
     columns = ["epoch", *CRITERIA, "val/auuc_ipw_se", *[f"val/auuc_ipw_clip_{c}_se" for c in CLIPS], "cp_at_10", "pehe", "auuc"]
