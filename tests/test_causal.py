@@ -21,6 +21,7 @@ from recause.models.gnn.losses import (
     examined_probability,
     inverse_propensity_weights,
     ips_loss,
+    logged_intensity_loss,
     population_nll,
     targeted_regularisation,
     thinned_log_probs,
@@ -116,6 +117,30 @@ def test_link_functions_by_hand() -> None:
     close(examined_probability(T(0.1), T(0.5), T(0.5)), 0.3)
     assert log_intensity(1 - math.exp(-2.0)) == pytest.approx(math.log(2.0))
     assert logit(0.25) == pytest.approx(math.log(1 / 3))
+
+
+def test_logged_intensity_loss_by_hand() -> None:
+    # row 1: g = 1 - e^{-2} over the whole log (r = 1): x* = ln 2; x = 0 -> (ln 2)^2 = 0.480453
+    # row 2: g = 1 - e^{-1} over half the log: rate 1 = 0.5 e^{x*}, x* = ln 2; x = ln 2 -> 0
+    # row 3: no logged propensity (NaN) -> no weight; row weights 1, 3: (1 * 0.480453 + 3 * 0) / 4 = 0.120113
+    logged = T([1 - math.exp(-2.0), 1 - math.exp(-1.0), float("nan")])
+    value = logged_intensity_loss(T([0.0, math.log(2.0), 5.0]), logged, T([1.0, 0.5, 1.0]), T([1.0, 3.0, 2.0]))
+    close(value, math.log(2.0) ** 2 / 4)
+    # no known propensity: 0, not NaN
+    close(logged_intensity_loss(T([1.0]), T([float("nan")])), 0.0)
+
+
+def test_the_logged_propensity_loss_trains_the_exposure_model_alone() -> None:
+    model, graph = small_model({"exposed": "shared", "unexposed": "shared", "propensity": "shared"})
+    objective = Objective("causal", train_propensity=True, unexposed=True, logged_propensity_weight=2.0)
+    module = CausalModule(model, graph, objective)
+    loss, parts = module.model_step(causal_batch())
+    off = CausalModule(model, graph, dataclasses.replace(objective, logged_propensity_weight=0.0)).model_step(causal_batch())[1]
+    assert "logged_propensity" not in off and float(parts["logged_propensity"]) > 0
+    for head in ("exposed", "unexposed"):
+        for parameter in model.heads[head].parameters():
+            assert torch.equal(grad_of(parts["logged_propensity"], parameter), torch.zeros_like(parameter))
+    assert float(grad_of(parts["logged_propensity"], model.heads["propensity"].user_bias.bias)[0]) != 0.0
 
 
 def test_targeted_regularisation_by_hand() -> None:

@@ -43,6 +43,7 @@ from recause.models.gnn.losses import (
     dr_loss,
     examined_probability,
     ips_loss,
+    logged_intensity_loss,
     population_nll,
     targeted_regularisation,
     thinned_log_probs,
@@ -72,6 +73,7 @@ class Objective:
     unexposed: bool = False
     targeted_weight: float = 0.0
     propensity_weight: float = 1.0
+    logged_propensity_weight: float = 0.0
     unexposed_weight: float = 1.0
     detach_control: bool = False
     l2: float = 1e-4
@@ -165,6 +167,10 @@ class CausalModule(L.LightningModule):
             log_p, _ = cloglog_log_probs(m.logit(states, "propensity", b["pos_u"], b["pos_i"]), b["pos_r"])
             _, log_q = cloglog_log_probs(m.logit(states, "propensity", b["uni_u"], b["uni_i"]), b["uni_r"])
             parts["propensity"] = obj.propensity_weight * population_nll(log_p, log_q, 1.0 - b["uni_e"], float(b["pos_share"]))
+            if obj.logged_propensity_weight > 0:
+                x = m.logit(states, "propensity", b["exp_u"], b["exp_i"])
+                parts["logged_propensity"] = obj.logged_propensity_weight * logged_intensity_loss(
+                    x, b["exp_lp"], b["exp_r"], b["exp_pw"])
         if obj.unexposed:
             log_p, _ = thinned_log_probs(m.logit(states, "unexposed", b["org_u"], b["org_i"]), b["org_r"])
             _, log_q = thinned_log_probs(m.logit(states, "unexposed", b["uni_u"], b["uni_i"]), b["uni_r"])

@@ -23,11 +23,11 @@ AUTO: dict[str, dict[str, float | int | str | bool]] = {
     # lr 2e-3, ID L2 1e-4 — the best validation NDCG@20 of bench/vs_recbole.py's sweep on MovieLens-100K
     # (seed-0 split; the bilinear head peaked earlier and lower); patience 20 checks = its 10 checks of 2 epochs
     "ranking": {"num_layers": 3, "batch_size": 2048, "lr": 2e-3, "init_std": 0.1, "l2": 1e-4, "patience": 20,
-                "head": "dot", "negatives": 8, "exposure_covariate": False, "propensity_weight": 1.0, "snapshots": False},
+                "head": "dot", "negatives": 8, "exposure_covariate": False, "propensity_weight": 1.0, "snapshots": False, "logged_propensity_weight": 0.0},
     # labelled exposures, IPS/DR relevance (Coat, Open Bandit): no propagation won on Coat's validation AUC
     "debias": {"num_layers": 0, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10,
                "head": "bilinear", "negatives": 1, "exposure_covariate": False, "propensity_weight": 1.0,
-               "snapshots": False},
+               "snapshots": False, "logged_propensity_weight": 0.0},
     # exposure + f1 + f0 (synthetic world): the outcome heads overfit within a few epochs, so small
     # initial IDs, strong ID L2 and large batches; training stops 10 checks after the outcome
     # likelihood's best, and the uplift ranking peaks a few epochs after it (bench/uplift_criterion.py).
@@ -41,7 +41,7 @@ AUTO: dict[str, dict[str, float | int | str | bool]] = {
     # the ensemble at patience 10, 0.668 and 0.665; at confounding 2, 0.467 and 0.418 → 0.506 and 0.496).
     "uplift": {"num_layers": 0, "batch_size": 8192, "lr": 2e-3, "init_std": 0.01, "l2": 0.1, "patience": 10,
                "head": "bilinear", "negatives": 1, "exposure_covariate": True, "propensity_weight": 5.0,
-               "snapshots": True},
+               "snapshots": True, "logged_propensity_weight": 0.0},
 }
 """Settings left at None take these values by the plan's regime (:func:`resolve`)."""
 
@@ -90,6 +90,10 @@ class TrainConfig(Section):
     clip: float = Field(0.05, ge=0, lt=1, description="Lower bound of the propensity in inverse weights.")
     propensity_weight: float | None = Field(None, ge=0, description="Weight of the exposure (propensity) likelihood; "
                                             "None = by regime (5 for uplift, 1 elsewhere).")
+    logged_propensity_weight: float | None = Field(
+        None, ge=0, description="Weight of the exposure model's regression on the log's propensities (the squared "
+        "error of its log-intensity against the one each exposed row's logged propensity implies; rows without one "
+        "are skipped); 0 = off. None = by regime.")
     exposure_covariate: bool | None = Field(
         None, description="The causal variant's outcome heads (f1, f0) add s·λ̃(u,i): the exposure model's "
         "log-intensity less its user and item means over the population, gradient stopped, with a learned scale s "
@@ -144,6 +148,7 @@ class ResolvedTrainConfig(TrainConfig):
     head: Literal["bilinear", "dot"] = Field(...)
     negatives: int = Field(..., ge=1, le=256)
     propensity_weight: float = Field(..., ge=0)
+    logged_propensity_weight: float = Field(..., ge=0)
     exposure_covariate: bool = Field(...)
     snapshots: bool = Field(...)
     seed: int = Field(..., ge=0, description="Seed of initialisation and batch order (the run's).")
