@@ -22,12 +22,16 @@ import numpy as np
 
 from causal_synthetic import CAUSAL, normalised_auuc
 
+# the recipe before 2026-12-05 evening: one exposure-covariate scale per outcome head, no regression on the logged propensities
+PREVIOUS = {"exposure_scale": "per_head", "logged_propensity_weight": 0.0}
+
 CANDIDATES: dict[str, dict] = {
     "base": {},
+    "previous": PREVIOUS,
     # the uplift regime before the snapshot ensemble: the chosen check's weights alone, 6 checks of patience
-    "no-snapshots": {"snapshots": False, "patience": 6},
+    "no-snapshots": PREVIOUS | {"snapshots": False, "patience": 6},
     # the uplift regime before the exposure covariate (its outcome heads on their own, exposure likelihood × 1)
-    "no-exposure-covariate": {"exposure_covariate": False, "propensity_weight": 1.0},
+    "no-exposure-covariate": PREVIOUS | {"exposure_covariate": False, "propensity_weight": 1.0},
     "propensity-weight-1": {"propensity_weight": 1.0},
     "propensity-weight-20": {"propensity_weight": 20.0},
     "dot-head": {"head": "dot"},
@@ -40,12 +44,11 @@ CANDIDATES: dict[str, dict] = {
     "layers-1": {"num_layers": 1},
     "dropout-0.2": {"dropout": 0.2},
     "ensemble-3": {"ensemble": 3},
-    # the exposure model regresses its log-intensity on the log's propensities too
-    "logged-0.1": {"logged_propensity_weight": 0.1},
-    "logged-0.3": {"logged_propensity_weight": 0.3},
-    "logged-0.5": {"logged_propensity_weight": 0.5},
-    "logged-1": {"logged_propensity_weight": 1.0},
-    "logged-3": {"logged_propensity_weight": 3.0},
+    "unexposed-weight-3": {"unexposed_weight": 3.0},
+    # one scale of the exposure covariate for f1 and f0 (prognostic), without the regression on the logged propensities
+    "shared-scale": {"exposure_scale": "shared", "logged_propensity_weight": 0.0},
+    # the regression on the logged propensities at a weight, with one scale per head (as first measured)
+    **{f"per-head-logged-{w:g}": PREVIOUS | {"logged_propensity_weight": w} for w in (0.1, 0.3, 0.5, 1.0, 3.0)},
 }
 
 

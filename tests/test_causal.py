@@ -136,7 +136,7 @@ def test_the_logged_propensity_loss_trains_the_exposure_model_alone() -> None:
     module = CausalModule(model, graph, objective)
     loss, parts = module.model_step(causal_batch())
     off = CausalModule(model, graph, dataclasses.replace(objective, logged_propensity_weight=0.0)).model_step(causal_batch())[1]
-    assert "logged_propensity" not in off and float(parts["logged_propensity"]) > 0
+    assert "logged_propensity" not in off and float(parts["logged_propensity"].detach()) > 0
     for head in ("exposed", "unexposed"):
         for parameter in model.heads[head].parameters():
             assert torch.equal(grad_of(parts["logged_propensity"], parameter), torch.zeros_like(parameter))
@@ -260,6 +260,39 @@ def test_the_exposure_covariate_adds_the_scaled_centred_log_intensity_and_leaves
     groups = module.configure_optimizers().param_groups
     fast = next(g for g in groups if g["lr"] == pytest.approx(30 * module.lr))
     assert {id(p) for p in model.exposure_scale.values()} <= {id(p) for p in fast["params"]}
+
+
+def test_a_shared_exposure_scale_is_one_parameter_for_both_outcome_heads() -> None:
+    import copy
+
+    heads = {"exposed": "shared", "unexposed": "shared", "propensity": "shared"}
+    torch.manual_seed(0)
+    graph = BipartiteGraph.from_pairs(T([0, 1, 2, 2]), T([0, 1, 1, 3]), n_users=3, n_items=4)
+    model = CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8, num_layers=1)}, heads, {"exposed": -1.0}, n_slots=3,
+                              exposure_covariate=("exposed", "unexposed"), shared_exposure_scale=True)
+    scale = model.exposure_scale["exposed"]
+    assert model.exposure_scale["unexposed"] is scale
+    module = CausalModule(model, graph, Objective("causal", train_propensity=True, unexposed=True))
+    optimiser = module.configure_optimizers()
+    assert sum(p is scale for group in optimiser.param_groups for p in group["params"]) == 1  # listed once
+    # both likelihoods train the one scale; a step moves both heads' covariate term alike
+    loss, _ = module.model_step(causal_batch())
+    loss.backward()
+    optimiser.step()
+    assert float(scale) != 0.0 and float(model.exposure_scale["unexposed"]) == float(scale)
+    # the state dict names it per head; a copy (a snapshot) and a reload keep one value for both
+    state = model.state_dict()
+    assert float(state["exposure_scale.exposed"]) == float(state["exposure_scale.unexposed"]) == float(scale)
+    twin = copy.deepcopy(model)
+    assert twin.exposure_scale["unexposed"] is twin.exposure_scale["exposed"] is not scale
+    fresh = CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8, num_layers=1)}, heads, {"exposed": -1.0}, n_slots=3,
+                              exposure_covariate=("exposed", "unexposed"), shared_exposure_scale=True)
+    fresh.load_state_dict(state)
+    assert float(fresh.exposure_scale["unexposed"]) == float(scale)
+    # per head: two parameters
+    per_head = CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8, num_layers=1)}, heads, n_slots=3,
+                                 exposure_covariate=("exposed", "unexposed"))
+    assert per_head.exposure_scale["exposed"] is not per_head.exposure_scale["unexposed"]
 
 
 def test_the_exposure_covariate_needs_the_propensity_head_and_the_full_graph() -> None:

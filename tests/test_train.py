@@ -166,7 +166,7 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert (resolved.seed, resolved.threads, resolved.regime, resolved.variant) == (11, 2, "uplift", "causal")
     assert resolved.lr == 5e-3  # set by the user: kept
     for key in ("num_layers", "batch_size", "init_std", "l2", "patience", "propensity_weight", "exposure_covariate",
-                "snapshots", "logged_propensity_weight"):
+                "snapshots", "logged_propensity_weight", "exposure_scale"):
         assert getattr(resolved, key) == AUTO["uplift"][key], key
     with pytest.raises(Exception):  # resolved once, then frozen
         resolved.lr = 1.0
@@ -175,10 +175,12 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert exposure_covariate(resolved, causal.plan) == ("exposed", "unexposed")
     mine = plan_model(TrainConfig(exposure_covariate=False, propensity_weight=2.0), split, dataset.meta, seed=0, threads=1)
     assert exposure_covariate(mine.config, mine.plan) == () and mine.plan.objective.propensity_weight == 2.0
-    # the regression on the log's propensities: off by default, the user's weight reaches the exposure model's objective
-    assert obj.logged_propensity_weight == 0.0
-    logged = plan_model(TrainConfig(logged_propensity_weight=0.3), split, dataset.meta, seed=0, threads=1)
-    assert logged.plan.objective.logged_propensity_weight == logged.config.logged_propensity_weight == 0.3
+    # the regression on the log's propensities (0.3 in the uplift regime) reaches the exposure model's objective;
+    # the user's weight wins; one covariate scale for f1 and f0
+    assert obj.logged_propensity_weight == 0.3 and resolved.exposure_scale == "shared"
+    logged = plan_model(TrainConfig(logged_propensity_weight=0.0, exposure_scale="per_head"), split, dataset.meta, seed=0, threads=1)
+    assert logged.plan.objective.logged_propensity_weight == logged.config.logged_propensity_weight == 0.0
+    assert logged.config.exposure_scale == "per_head"
 
     naive = plan_model(TrainConfig(variant="naive"), split, dataset.meta, seed=0, threads=1)
     assert naive.plan.objective.kind == "bpr" and naive.plan.heads == {"exposed": "shared"}
@@ -192,9 +194,7 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert t_learner.plan.heads == {"exposed": "treated", "unexposed": "control"}
     assert t_learner.plan.encoders == ("treated", "control") and t_learner.plan.monitor == "val/auuc_ipw"
     assert exposure_covariate(t_learner.config, t_learner.plan) == () and not t_learner.config.exposure_covariate  # arms apart
-    no_exposure_model = plan_model(TrainConfig(variant="t_learner", logged_propensity_weight=0.3), split, dataset.meta,
-                                   seed=0, threads=1)
-    assert no_exposure_model.plan.objective.logged_propensity_weight == 0.0  # no propensity head to regress
+    assert t_learner.plan.objective.logged_propensity_weight == 0.0  # no propensity head to regress
 
     # rating study: exposed rows carry both outcomes, nothing unexposed -> debiased relevance only
     data, coat = coat_like_split()

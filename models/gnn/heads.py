@@ -112,11 +112,17 @@ class CausalRecommender(nn.Module):
     exposure_covariate : heads whose logit adds s_h · λ̃(u,i), the ``propensity`` head's log exposure
         intensity double-centred over the population (:meth:`exposure_interaction`), with a learned
         scale s_h that starts at 0. Needs the full graph's states (not a sampled subgraph).
+    shared_exposure_scale : one scale s for every head that reads the covariate instead of one per head. For f1 and
+        f0 the covariate then shifts both potential outcomes' logits alike — it is prognostic, as Bayesian causal
+        forests put the estimated propensity into the prognostic function μ(x) and not into the effect τ(x) (Hahn,
+        Murray and Carvalho, 2020) — and the effect's own dependence on the user–item pair comes from the heads' own
+        terms (and the links' curvature).
     """
 
     def __init__(self, encoders: dict[str, GraphEncoder], head_encoder: dict[str, str],
                  head_bias: dict[str, float] | None = None, n_slots: int = 0, dropout: float = 0.0,
-                 head_kind: HeadKind = "bilinear", exposure_covariate: tuple[str, ...] = ()):
+                 head_kind: HeadKind = "bilinear", exposure_covariate: tuple[str, ...] = (),
+                 shared_exposure_scale: bool = False):
         super().__init__()
         unknown = set(head_encoder) - set(HEADS)
         if unknown or not set(head_encoder.values()) <= set(encoders):
@@ -132,7 +138,10 @@ class CausalRecommender(nn.Module):
         if covariate and ("propensity" not in head_encoder or not set(covariate) <= set(head_encoder) - {"propensity"}):
             raise ValueError(f"exposure_covariate needs the propensity head and names other heads, got {covariate} "
                              f"with heads {sorted(head_encoder)}")
-        self.exposure_scale = nn.ParameterDict({h: nn.Parameter(torch.zeros(())) for h in covariate})
+        shared = nn.Parameter(torch.zeros(())) if shared_exposure_scale else None
+        # shared: the same Parameter under every head's key (the state dict lists it per head, the optimiser once)
+        self.exposure_scale = nn.ParameterDict({h: shared if shared is not None else nn.Parameter(torch.zeros(()))
+                                                for h in covariate})
         self.examination_logit = nn.Parameter(torch.zeros(max(n_slots - 1, 0)))
         self.epsilon = nn.Parameter(torch.zeros(()))  # targeted regularisation's fluctuation
         self.dropout = nn.Dropout(dropout)

@@ -226,7 +226,8 @@ class CausalModule(L.LightningModule):
         tiny gradients — at 30× the rate."""
         named = dict(self.named_parameters())
         embeddings = [p for n, p in named.items() if n.endswith("input.embedding.weight")]
-        scalars = [self.model.examination_logit, self.model.epsilon, *self.model.exposure_scale.values()]
+        scalars = list({id(p): p for p in (self.model.examination_logit, self.model.epsilon,
+                                           *self.model.exposure_scale.values())}.values())  # a shared scale once
         taken = {id(p) for p in embeddings + scalars}
         others = [p for p in named.values() if id(p) not in taken]
         return torch.optim.Adam([

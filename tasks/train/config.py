@@ -23,11 +23,12 @@ AUTO: dict[str, dict[str, float | int | str | bool]] = {
     # lr 2e-3, ID L2 1e-4 — the best validation NDCG@20 of bench/vs_recbole.py's sweep on MovieLens-100K
     # (seed-0 split; the bilinear head peaked earlier and lower); patience 20 checks = its 10 checks of 2 epochs
     "ranking": {"num_layers": 3, "batch_size": 2048, "lr": 2e-3, "init_std": 0.1, "l2": 1e-4, "patience": 20,
-                "head": "dot", "negatives": 8, "exposure_covariate": False, "propensity_weight": 1.0, "snapshots": False, "logged_propensity_weight": 0.0},
+                "head": "dot", "negatives": 8, "exposure_covariate": False, "propensity_weight": 1.0, "snapshots": False,
+                "logged_propensity_weight": 0.0, "exposure_scale": "per_head"},
     # labelled exposures, IPS/DR relevance (Coat, Open Bandit): no propagation won on Coat's validation AUC
     "debias": {"num_layers": 0, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10,
                "head": "bilinear", "negatives": 1, "exposure_covariate": False, "propensity_weight": 1.0,
-               "snapshots": False, "logged_propensity_weight": 0.0},
+               "snapshots": False, "logged_propensity_weight": 0.0, "exposure_scale": "per_head"},
     # exposure + f1 + f0 (synthetic world): the outcome heads overfit within a few epochs, so small
     # initial IDs, strong ID L2 and large batches; training stops 10 checks after the outcome
     # likelihood's best, and the uplift ranking peaks a few epochs after it (bench/uplift_criterion.py).
@@ -39,9 +40,12 @@ AUTO: dict[str, dict[str, float | int | str | bool]] = {
     # likelihood's best to the stop, 10 checks after it (bench/uplift_epochs.py, CP@10 / oracle on the
     # tuning world, five training seeds: the chosen check at patience 6, mean 0.655 and minimum 0.643 →
     # the ensemble at patience 10, 0.668 and 0.665; at confounding 2, 0.467 and 0.418 → 0.506 and 0.496).
+    # One scale of the covariate for f1 and f0 (it is prognostic, shifting both logits alike) and the exposure model
+    # regressed on the logged propensities at weight 0.3 (bench/uplift_sweep.py, five training seeds: mean 0.669 →
+    # 0.683 at confounding 1, 0.504 → 0.565 at confounding 2; the shared scale alone 0.669 and 0.567).
     "uplift": {"num_layers": 0, "batch_size": 8192, "lr": 2e-3, "init_std": 0.01, "l2": 0.1, "patience": 10,
                "head": "bilinear", "negatives": 1, "exposure_covariate": True, "propensity_weight": 5.0,
-               "snapshots": True, "logged_propensity_weight": 0.0},
+               "snapshots": True, "logged_propensity_weight": 0.3, "exposure_scale": "shared"},
 }
 """Settings left at None take these values by the plan's regime (:func:`resolve`)."""
 
@@ -90,6 +94,9 @@ class TrainConfig(Section):
     clip: float = Field(0.05, ge=0, lt=1, description="Lower bound of the propensity in inverse weights.")
     propensity_weight: float | None = Field(None, ge=0, description="Weight of the exposure (propensity) likelihood; "
                                             "None = by regime (5 for uplift, 1 elsewhere).")
+    exposure_scale: Literal["shared", "per_head"] | None = Field(
+        None, description="With the exposure covariate: one learned scale for f1 and f0 (shared: the covariate is "
+        "prognostic, shifting both potential outcomes' logits alike) or one per head. None = by regime.")
     logged_propensity_weight: float | None = Field(
         None, ge=0, description="Weight of the exposure model's regression on the log's propensities (the squared "
         "error of its log-intensity against the one each exposed row's logged propensity implies; rows without one "
@@ -150,6 +157,7 @@ class ResolvedTrainConfig(TrainConfig):
     propensity_weight: float = Field(..., ge=0)
     logged_propensity_weight: float = Field(..., ge=0)
     exposure_covariate: bool = Field(...)
+    exposure_scale: Literal["shared", "per_head"] = Field(...)
     snapshots: bool = Field(...)
     seed: int = Field(..., ge=0, description="Seed of initialisation and batch order (the run's).")
     threads: int = Field(..., ge=1, description="torch intra-op threads (the run's).")

@@ -144,7 +144,8 @@ def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, crite
     encoders = {name: encoder(split.n_users, split.n_items, config.dim, config.num_layers, text, config.init_std)
                 for name in plan.encoders}
     model = CausalRecommender(encoders, plan.heads, _head_bias(train, obj, logit, log_intensity), n_slots=train.n_slots,
-                              dropout=config.dropout, head_kind=config.head, exposure_covariate=exposure_covariate(config, plan))
+                              dropout=config.dropout, head_kind=config.head, exposure_covariate=exposure_covariate(config, plan),
+                              shared_exposure_scale=config.exposure_scale == "shared")
     validator = td.debias_validator(split) if split.kind == "randomized" else td.ranking_validator(split)
     if "unexposed" in plan.heads and split.kind == "per_user":  # uplift identified: its own criterion too
         validator = td.combined(validator, criterion or td.UpliftCriterion(split, "propensity" in plan.heads))
