@@ -194,7 +194,7 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert t_learner.plan.heads == {"exposed": "treated", "unexposed": "control"}
     assert t_learner.plan.encoders == ("treated", "control") and t_learner.plan.monitor == "val/auuc_ipw"
     assert exposure_covariate(t_learner.config, t_learner.plan) == () and not t_learner.config.exposure_covariate  # arms apart
-    assert t_learner.plan.objective.logged_propensity_weight == 0.0  # no propensity head to regress
+    assert t_learner.plan.objective.logged_propensity_weight == t_learner.config.logged_propensity_weight == 0.0  # no exposure model
 
     # rating study: exposed rows carry both outcomes, nothing unexposed -> debiased relevance only
     data, coat = coat_like_split()

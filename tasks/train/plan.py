@@ -144,8 +144,10 @@ def plan_model(config: TrainConfig, split: Split, meta: DatasetMeta, *, seed: in
     variant = variant or config.variant
     design = _design(config, variant, split, meta)
     resolved = resolve(config, variant, design.regime, seed, threads)
+    if not design.objective.get("train_propensity"):  # no exposure model to regress (the T-learner, BPR): say so
+        resolved = resolved.model_copy(update={"logged_propensity_weight": 0.0})
     objective = Objective(**design.objective, l2=resolved.l2, propensity_weight=resolved.propensity_weight,
-                          logged_propensity_weight=resolved.logged_propensity_weight if design.objective.get("train_propensity") else 0.0)
+                          logged_propensity_weight=resolved.logged_propensity_weight)
     if config.monitor is not None:
         monitor = config.monitor
     elif split.kind != "per_user":
