@@ -158,6 +158,7 @@ def test_targeted_regularisation_by_hand() -> None:
         ({"weighting": "ips", "propensity": "learned", "train_propensity": False}, "needs train_propensity"),
         ({"targeted_weight": 0.5, "train_propensity": True}, "targeted regularisation needs"),
         ({"clip": 1.0}, "clip must lie in"),
+        ({"logged_propensity_weight": 0.3}, "regression on the logged propensities needs"),
     ],
 )
 def test_invalid_objectives_are_rejected(kwargs: dict, match: str) -> None:

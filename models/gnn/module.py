@@ -61,7 +61,9 @@ class Objective:
     ``kind`` "bpr": implicit ranking of the ``exposed`` head. ``kind`` "causal": outcome of
     exposed rows (``weighting``: none / ips / snips / dr / sndr, with ``propensity`` learned by the
     propensity head or logged), the exposure model when ``train_propensity``, the unexposed outcome
-    when ``unexposed``, targeted regularisation with weight ``targeted_weight``.
+    when ``unexposed``, targeted regularisation with weight ``targeted_weight``, and, with weight
+    ``logged_propensity_weight``, the exposure model's regression on the log's propensities
+    (:func:`~recause.models.gnn.losses.logged_intensity_loss`, on exposed rows that carry one).
     ``detach_control``: the exposed-row likelihood does not train f0 (T-learner).
     """
 
@@ -85,6 +87,8 @@ class Objective:
             raise ValueError("targeted regularisation needs both the unexposed outcome and the propensity head")
         if not 0.0 <= self.clip < 1.0:
             raise ValueError(f"clip must lie in [0, 1), got {self.clip}")
+        if self.logged_propensity_weight > 0 and not self.train_propensity:
+            raise ValueError("the regression on the logged propensities needs the exposure model (train_propensity=True)")
 
 
 ScoreFn = Callable[[np.ndarray, str], np.ndarray]
