@@ -122,10 +122,15 @@ def test_link_functions_by_hand() -> None:
 def test_logged_intensity_loss_by_hand() -> None:
     # row 1: g = 1 - e^{-2} over the whole log (r = 1): x* = ln 2; x = 0 -> (ln 2)^2 = 0.480453
     # row 2: g = 1 - e^{-1} over half the log: rate 1 = 0.5 e^{x*}, x* = ln 2; x = ln 2 -> 0
-    # row 3: no logged propensity (NaN) -> no weight; row weights 1, 3: (1 * 0.480453 + 3 * 0) / 4 = 0.120113
+    # row 3: no logged propensity (NaN) -> 0; row weights 1, 3, 2, a plain mean over the 3 rows:
+    # (1 * 0.480453 + 3 * 0 + 0) / 3 = 0.160151
     logged = T([1 - math.exp(-2.0), 1 - math.exp(-1.0), float("nan")])
     value = logged_intensity_loss(T([0.0, math.log(2.0), 5.0]), logged, T([1.0, 0.5, 1.0]), T([1.0, 3.0, 2.0]))
-    close(value, math.log(2.0) ** 2 / 4)
+    close(value, math.log(2.0) ** 2 / 3)
+    # a plain mean: the two halves' mean is the whole batch's (DDP's shards)
+    x, g, r, w = T([0.3, -1.0, 2.0, 0.5]), T([0.2, 0.6, float("nan"), 0.9]), T([1.0, 0.8, 0.5, 0.7]), T([1.0, 0.5, 1.0, 0.25])
+    halves = (logged_intensity_loss(x[:2], g[:2], r[:2], w[:2]) + logged_intensity_loss(x[2:], g[2:], r[2:], w[2:])) / 2
+    close(halves, float(logged_intensity_loss(x, g, r, w)))
     # no known propensity: 0, not NaN
     close(logged_intensity_loss(T([1.0]), T([float("nan")])), 0.0)
 

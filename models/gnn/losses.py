@@ -167,23 +167,26 @@ def logged_intensity_loss(log_intensity: Tensor, logged: Tensor, exposure: Tenso
     :math:`g = 1 - (1-\pi)^{n}` (π per slot, n slots) fixes the intensity of :func:`cloglog_log_probs`
     exactly: :math:`r\,e^{x^*} = -\log(1-g)`, so :math:`x^* = \log(-\log(1-g)) - \log r`. The loss is
 
-    .. math:: \frac{\sum_j w_j\,(x_j - x^*_j)^2}{\sum_j w_j}
+    .. math:: \frac1B \sum_j w_j\,(x_j - x^*_j)^2
 
-    over the rows whose propensity is known (NaN rows carry no weight). The binary exposure label tells
+    over the batch's B exposed rows, those without a known propensity (NaN) contributing 0. A plain
+    mean over rows, like every other term, so that under DDP the mean of the shards' losses is the
+    whole batch's (a ratio of weighted sums would not split). The binary exposure label tells
     the model *that* a pair was shown; the logged propensity says *how likely* it was — a real number on
     every impression, the logging policy's knowledge of the user distilled into the exposure model,
     which then generalises it to the pairs never shown. Estimand: the logging policy's
     :math:`\log \lambda(u,i)`, associational (no causal claim of its own).
 
     ``log_intensity``, ``logged``, ``row_weight``: (B,); ``exposure`` r: (B,) or a scalar (the user's share
-    of the log). Returns a scalar (0 when no row has a logged propensity).
+    of the log); ``row_weight`` e.g. 1/(rows of the pair), so each pair counts once. Returns a scalar (0 when no row
+    has a logged propensity).
     """
     known = torch.isfinite(logged) & (logged > 0)
     weight = known.to(log_intensity.dtype) * (1.0 if row_weight is None else row_weight)
     rate = -torch.log1p(-logged.clamp(_EPS, 1.0 - _EPS))
     r = torch.as_tensor(exposure, dtype=log_intensity.dtype, device=log_intensity.device).clamp_min(_EPS)
     target = torch.where(known, torch.log(rate.clamp_min(_EPS)) - torch.log(r), torch.zeros_like(rate))
-    return (weight * (log_intensity - target) ** 2).sum() / weight.sum().clamp_min(_EPS)
+    return (weight * (log_intensity - target) ** 2).mean()
 
 
 def thinned_log_probs(logit: Tensor, retention: Tensor | float = 1.0) -> tuple[Tensor, Tensor]:
