@@ -42,7 +42,7 @@ AUTO: dict[str, dict[str, float | int | str | bool]] = {
     # the ensemble at patience 10, 0.668 and 0.665; at confounding 2, 0.467 and 0.418 → 0.506 and 0.496).
     # One scale of the covariate for f1 and f0 (it is prognostic, shifting both logits alike) and the exposure model
     # regressed on the logged propensities at weight 0.3 (bench/uplift_sweep.py, five training seeds: mean 0.669 →
-    # 0.683 at confounding 1, 0.504 → 0.565 at confounding 2; the shared scale alone 0.669 and 0.567).
+    # 0.683 at confounding 1, 0.504 → 0.578 at confounding 2; the shared scale alone 0.669 and 0.567).
     "uplift": {"num_layers": 0, "batch_size": 8192, "lr": 2e-3, "init_std": 0.01, "l2": 0.1, "patience": 10,
                "head": "bilinear", "negatives": 1, "exposure_covariate": True, "propensity_weight": 5.0,
                "snapshots": True, "logged_propensity_weight": 0.3, "exposure_scale": "shared"},
