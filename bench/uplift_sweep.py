@@ -47,7 +47,8 @@ CANDIDATES: dict[str, dict] = {
     "unexposed-weight-3": {"unexposed_weight": 3.0},
     # one scale of the exposure covariate for f1 and f0 (prognostic), without the regression on the logged propensities
     "shared-scale": {"exposure_scale": "shared", "logged_propensity_weight": 0.0},
-    # the regression on the logged propensities at a weight, with one scale per head (as first measured)
+    # the regression on the logged propensities at a weight, with one scale per head (first measured with the loss's
+    # first form, a ratio of weighted sums: the README's numbers of these differ slightly from a re-run)
     **{f"per-head-logged-{w:g}": PREVIOUS | {"logged_propensity_weight": w} for w in (0.1, 0.3, 0.5, 1.0, 3.0)},
 }
 
