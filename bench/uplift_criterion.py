@@ -138,11 +138,8 @@ def main() -> None:
     # the run's rule (EpochChoice): val/auuc_ipw's best among the epochs from val/outcome_loss's best on
     from recause.tasks.train.callbacks import EpochChoice
 
-    choice = EpochChoice(criterion=None)
-    choice.losses = [r["val/outcome_loss"] for r in rows]
-    choice.values = [np.array([[r["val/auuc_ipw"]]]) for r in rows]
-    choice.epochs = [r["epoch"] - 1 for r in rows]
-    pick, _ = choice.choose()
+    pick, _ = EpochChoice.replay([r["val/outcome_loss"] for r in rows], [[r["val/auuc_ipw"]] for r in rows],
+                                 [r["epoch"] - 1 for r in rows]).choose()
     best = max(summary, key=lambda r: (r["share_of_best_cp"], r["spearman_with_cp"]))
     summary.append({"criterion": "EpochChoice", "epoch": rows[pick]["epoch"], "cp_at_10": cp[pick],
                     "share_of_best_cp": cp[pick] / cp.max(), "pehe": rows[pick]["pehe"], "spearman_with_cp": float("nan")})

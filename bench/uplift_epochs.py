@@ -54,9 +54,7 @@ def rule_scores(taus: np.ndarray, losses: np.ndarray, values: np.ndarray, patien
     from recause.tasks.train.callbacks import EpochChoice
 
     end = window_end(losses, patience)
-    choice = EpochChoice(criterion=None)
-    choice.losses, choice.values = list(losses[: end + 1]), [v[None] for v in values[: end + 1]]
-    choice.epochs = list(range(end + 1))
+    choice = EpochChoice.replay(losses[: end + 1], values[: end + 1])
     best, _ = choice.choose()
     window = np.array(choice.window())
     top = window[np.argsort(-values[window].mean(axis=1), kind="stable")[:3]]

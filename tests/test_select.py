@@ -41,6 +41,9 @@ def test_epoch_choice_takes_the_criterions_best_from_the_likelihoods_best_on() -
     choice.values[1] = np.full(5, 3.0)  # nothing later beats the likelihood's own epoch
     assert choice.choose()[0] == 1
     assert list(choice.window()) == [1, 2, 3]  # a snapshot ensemble's checks: from the likelihood's best to the stop
+    # replayed from records (the benches): the same choice
+    replayed = EpochChoice.replay([0.30, 0.20, 0.25, 0.27], [np.full(5, 9.0), np.full(5, 3.0), np.full(5, 2.0), np.full(5, 1.5)])
+    assert replayed.choose() == choice.choose() and replayed.epochs == [0, 1, 2, 3]
 
 
 def test_the_headline_cp_is_the_acting_uplift_models() -> None:

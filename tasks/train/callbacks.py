@@ -94,6 +94,16 @@ class EpochChoice(Handover):
         self.values: list[np.ndarray] = []
         self.states: list[dict] = []
 
+    @classmethod
+    def replay(cls, losses, values, epochs=None) -> EpochChoice:
+        """A choice over recorded checks (no weights kept): ``losses`` (C,) of the baseline, ``values`` (C, n) each
+        check's per-user criterion (n = 1 for a mean), ``epochs`` (C,) 0-based (default 0..C-1). For benches."""
+        choice = cls(criterion=None)
+        choice.losses = [float(x) for x in losses]
+        choice.values = [np.asarray(v, dtype=np.float64)[None] for v in values]
+        choice.epochs = list(range(len(choice.losses))) if epochs is None else [int(e) for e in epochs]
+        return choice
+
     def on_validation_end(self, trainer, module) -> None:
         loss = trainer.callback_metrics.get(self.baseline)
         if trainer.sanity_checking or loss is None:
