@@ -22,8 +22,9 @@ import numpy as np
 
 from causal_synthetic import CAUSAL, normalised_auuc
 
-# the recipe before 2026-12-05 evening: one exposure-covariate scale per outcome head, no regression on the logged propensities
-PREVIOUS = {"exposure_scale": "per_head", "logged_propensity_weight": 0.0}
+# the recipe before 2026-12-05 evening: one exposure-covariate scale per outcome head, no regression on the logged
+# propensities (and no per-item deviation of f1's scale, the default since 2026-12-05 night)
+PREVIOUS = {"exposure_scale": "per_head", "logged_propensity_weight": 0.0, "exposure_item_scale": False}
 
 CANDIDATES: dict[str, dict] = {
     "base": {},
@@ -46,10 +47,12 @@ CANDIDATES: dict[str, dict] = {
     "ensemble-3": {"ensemble": 3},
     "unexposed-weight-3": {"unexposed_weight": 3.0},
     # one scale of the exposure covariate for f1 and f0 (prognostic), without the regression on the logged propensities
-    "shared-scale": {"exposure_scale": "shared", "logged_propensity_weight": 0.0},
+    "shared-scale": {"exposure_scale": "shared", "logged_propensity_weight": 0.0, "exposure_item_scale": False},
     # the regression on the logged propensities at a weight, with one scale per head (first measured with the loss's
     # first form, a ratio of weighted sums: the README's numbers of these differ slightly from a re-run)
     **{f"per-head-logged-{w:g}": PREVIOUS | {"logged_propensity_weight": w} for w in (0.1, 0.3, 0.5, 1.0, 3.0)},
+    # the recipe before the per-item deviation of f1's covariate scale (the default since 2026-12-05 night)
+    "no-item-scale": {"exposure_item_scale": False},
 }
 
 

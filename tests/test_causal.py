@@ -301,6 +301,43 @@ def test_a_shared_exposure_scale_is_one_parameter_for_both_outcome_heads() -> No
     assert per_head.exposure_scale["exposed"] is not per_head.exposure_scale["unexposed"]
 
 
+def test_a_per_item_deviation_of_the_scale_moves_only_its_head_and_item() -> None:
+    heads = {"exposed": "shared", "unexposed": "shared", "propensity": "shared"}
+    torch.manual_seed(0)
+    graph = BipartiteGraph.from_pairs(T([0, 1, 2, 2]), T([0, 1, 1, 3]), n_users=3, n_items=4)
+    model = CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8, num_layers=1)}, heads, n_slots=3,
+                              exposure_covariate=("exposed", "unexposed"), shared_exposure_scale=True,
+                              item_exposure_scale=("exposed",))
+    assert set(model.item_exposure_scale) == {"exposed"} and model.item_exposure_scale["exposed"].shape == (4,)
+    with torch.no_grad():
+        for parameter in model.heads["propensity"].parameters():
+            parameter.normal_()
+        model.exposure_scale["exposed"].fill_(0.5)
+    states = model.states(graph)
+    users, items = T([0, 2, 1, 1]), T([3, 4, 6, 5])
+    before = {head: model.logit(states, head, users, items) for head in ("exposed", "unexposed")}
+    covariate = model.exposure_interaction(states, T([0, 1, 2]), T([3, 4, 5, 6]))[users, items - 3]
+    with torch.no_grad():
+        model.item_exposure_scale["exposed"][3] = 0.25  # item 3 (node 6): its scale in f1 is 0.5 + 0.25
+    expected = before["exposed"] + torch.where(items == 6, 0.25 * covariate, torch.zeros_like(covariate))
+    torch.testing.assert_close(model.logit(states, "exposed", users, items), expected)
+    torch.testing.assert_close(model.logit(states, "unexposed", users, items), before["unexposed"])  # f0 keeps s alone
+    tables = model.tables(states, torch.unique(torch.cat([users, items])))
+    torch.testing.assert_close(model.logit(states, "exposed", users, items, tables), expected)
+    torch.testing.assert_close(model.grid(states, "exposed", T([0, 1, 2]), T([3, 4, 5, 6]))[users, items - 3], expected)
+    # (B, k) items, as BPR's negatives come
+    grid = model.grid(states, "exposed", users[:2], T([3, 4, 5, 6]))  # rows: users 0 and 2
+    torch.testing.assert_close(model.logit(states, "exposed", users[:2], T([[3, 6], [4, 6]])),
+                               torch.stack([grid[0, [0, 3]], grid[1, [1, 3]]]))
+    # handed on as plain heads, the deviations are left out: f1 as if every δ were 0
+    h = states["shared"]
+    standalone = model.standalone_heads(h[:3].mean(0).detach(), h[3:].mean(0).detach())
+    torch.testing.assert_close(standalone["exposed"](h[users], h[items]), before["exposed"])
+    with pytest.raises(ValueError, match="item_exposure_scale names heads"):
+        CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8)}, heads, exposure_covariate=("unexposed",),
+                          item_exposure_scale=("exposed",))
+
+
 def test_the_exposure_covariate_needs_the_propensity_head_and_the_full_graph() -> None:
     encoders = {"shared": LightGCNEncoder(3, 4, dim=8)}
     with pytest.raises(ValueError, match="needs the propensity head"):

@@ -166,7 +166,7 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert (resolved.seed, resolved.threads, resolved.regime, resolved.variant) == (11, 2, "uplift", "causal")
     assert resolved.lr == 5e-3  # set by the user: kept
     for key in ("num_layers", "batch_size", "init_std", "l2", "patience", "propensity_weight", "exposure_covariate",
-                "snapshots", "logged_propensity_weight", "exposure_scale"):
+                "snapshots", "logged_propensity_weight", "exposure_scale", "exposure_item_scale"):
         assert getattr(resolved, key) == AUTO["uplift"][key], key
     with pytest.raises(Exception):  # resolved once, then frozen
         resolved.lr = 1.0
@@ -175,6 +175,7 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert exposure_covariate(resolved, causal.plan) == ("exposed", "unexposed")
     mine = plan_model(TrainConfig(exposure_covariate=False, propensity_weight=2.0), split, dataset.meta, seed=0, threads=1)
     assert exposure_covariate(mine.config, mine.plan) == () and mine.plan.objective.propensity_weight == 2.0
+    assert resolved.exposure_item_scale and not mine.config.exposure_item_scale  # no covariate, no deviation of its scale
     # the regression on the log's propensities (0.3 in the uplift regime) reaches the exposure model's objective;
     # the user's weight wins; one covariate scale for f1 and f0
     assert obj.logged_propensity_weight == 0.3 and resolved.exposure_scale == "shared"
@@ -293,6 +294,8 @@ def test_causal_variant_beats_naive_on_causal_precision(world_split) -> None:
     assert truth["causal/pehe"] < 0.04 and truth["propensity/calibration_error"] < 0.03
     assert causal.summary()["model/monitor"] == "val/auuc_ipw" and causal.summary()["model/snapshots"] is True
     assert causal.history["snapshots"] == len(causal.module.snapshots) >= 1 and "checks of epochs" in causal.history["snapshot_window"]
+    deviation = causal.module.model.item_exposure_scale["exposed"]  # f1's per-item deviations of the covariate's scale
+    assert float(deviation.std()) > 0 and causal.history["exposure_item_scale_std_exposed"] == pytest.approx(float(deviation.std()))
 
 
 @pytest.mark.slow

@@ -19,7 +19,8 @@ stopped. It is the practice of putting the estimated propensity into the outcome
 and Carvalho, *Bayesian Analysis* 2020): the outcome heads, fitted on few outcomes, inherit the
 user–item structure the exposure model learns from every impression. Centring keeps the exposure
 model's item effects (popularity, which drives exposure but not persuasion) out of it: each outcome
-head learns its own item and user effects from outcomes.
+head learns its own item and user effects from outcomes. The scale may be one for f1 and f0
+(``shared_exposure_scale``), and a head's may vary by item (``item_exposure_scale``: :math:`s_h + \delta_h[i]`).
 
 The training recipe (losses, optimiser, metrics) is :mod:`recause.models.gnn.module`.
 """
@@ -117,12 +118,16 @@ class CausalRecommender(nn.Module):
         forests put the estimated propensity into the prognostic function μ(x) and not into the effect τ(x) (Hahn,
         Murray and Carvalho, 2020) — and the effect's own dependence on the user–item pair comes from the heads' own
         terms (and the links' curvature).
+    item_exposure_scale : heads (among ``exposure_covariate``) whose scale also has a free deviation per item,
+        :math:`(s + \delta_h[i])\,\tilde\lambda(u,i)`, each :math:`\delta_h[i]` starting at 0: how much interest the
+        exposure model sees raises an outcome may differ by item (where organic discovery is high, a
+        recommendation adds less to it). An item seen in no training row keeps :math:`\delta = 0`.
     """
 
     def __init__(self, encoders: dict[str, GraphEncoder], head_encoder: dict[str, str],
                  head_bias: dict[str, float] | None = None, n_slots: int = 0, dropout: float = 0.0,
                  head_kind: HeadKind = "bilinear", exposure_covariate: tuple[str, ...] = (),
-                 shared_exposure_scale: bool = False):
+                 shared_exposure_scale: bool = False, item_exposure_scale: tuple[str, ...] = ()):
         super().__init__()
         unknown = set(head_encoder) - set(HEADS)
         if unknown or not set(head_encoder.values()) <= set(encoders):
@@ -142,6 +147,11 @@ class CausalRecommender(nn.Module):
         # shared: the same Parameter under every head's key (the state dict lists it per head, the optimiser once)
         self.exposure_scale = nn.ParameterDict({h: shared if shared is not None else nn.Parameter(torch.zeros(()))
                                                 for h in covariate})
+        if not set(item_exposure_scale) <= set(covariate):
+            raise ValueError(f"item_exposure_scale names heads that read the exposure covariate ({covariate}), "
+                             f"got {tuple(item_exposure_scale)}")
+        n_items = next(iter(encoders.values())).n_items
+        self.item_exposure_scale = nn.ParameterDict({h: nn.Parameter(torch.zeros(n_items)) for h in item_exposure_scale})
         self.examination_logit = nn.Parameter(torch.zeros(max(n_slots - 1, 0)))
         self.epsilon = nn.Parameter(torch.zeros(()))  # targeted regularisation's fluctuation
         self.dropout = nn.Dropout(dropout)
@@ -193,7 +203,7 @@ class CausalRecommender(nn.Module):
             if items.dim() == 2:
                 users = users.unsqueeze(1)
             covariate = self.heads["propensity"].interaction(centred_user[users], centred_item[items]).detach()
-        return own + self.exposure_scale[head] * covariate
+        return own + self._scale(head, items) * covariate
 
     def grid(self, states: dict[str, Tensor], head: str, users: Tensor, items: Tensor) -> Tensor:
         """(n_users_in_block, n_items) logits of node positions ``users`` × ``items``."""
@@ -201,7 +211,15 @@ class CausalRecommender(nn.Module):
         own = self.heads[head].grid(s[users], s[items])
         if head not in self.exposure_scale:
             return own
-        return own + self.exposure_scale[head] * self.exposure_interaction(states, users, items)
+        return own + self._scale(head, items).unsqueeze(0) * self.exposure_interaction(states, users, items)
+
+    def _scale(self, head: str, items: Tensor) -> Tensor:
+        """The covariate's scale of ``head`` at item node positions ``items`` (any shape): s_h, plus δ_h[i] where the
+        head has per-item deviations (then shaped like ``items``)."""
+        scale = self.exposure_scale[head]
+        if head in self.item_exposure_scale:
+            scale = scale + self.item_exposure_scale[head][items - self.n_users]
+        return scale
 
     def exposure_interaction(self, states: dict[str, Tensor], users: Tensor, items: Tensor) -> Tensor:
         r"""(n_users_in_block, n_items) :math:`\tilde\lambda(u,i) = \langle U(h_u - \bar h_U), V(h_i - \bar h_I)\rangle`:
@@ -221,7 +239,9 @@ class CausalRecommender(nn.Module):
                   = h_u^\top (U^\top V + sP)\, h_i + (a - sP\bar h_I)^\top h_u + (b - sP^\top \bar h_U)^\top h_i
                   + c + s\,\bar h_U^\top P\,\bar h_I .
 
-        For a model that hands its heads on (the simulator starts from the outcome heads)."""
+        For a model that hands its heads on (the simulator starts from the outcome heads). Per-item deviations of
+        the scale (``item_exposure_scale``) are not a bilinear term of the states and are left out: there the folded
+        head is the model's with every :math:`\delta_h[i] = 0`, a start rather than a copy."""
         out = {}
         for name, head in self.heads.items():
             if name not in self.exposure_scale:

@@ -24,11 +24,12 @@ AUTO: dict[str, dict[str, float | int | str | bool]] = {
     # (seed-0 split; the bilinear head peaked earlier and lower); patience 20 checks = its 10 checks of 2 epochs
     "ranking": {"num_layers": 3, "batch_size": 2048, "lr": 2e-3, "init_std": 0.1, "l2": 1e-4, "patience": 20,
                 "head": "dot", "negatives": 8, "exposure_covariate": False, "propensity_weight": 1.0, "snapshots": False,
-                "logged_propensity_weight": 0.0, "exposure_scale": "per_head"},
+                "logged_propensity_weight": 0.0, "exposure_scale": "per_head", "exposure_item_scale": False},
     # labelled exposures, IPS/DR relevance (Coat, Open Bandit): no propagation won on Coat's validation AUC
     "debias": {"num_layers": 0, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10,
                "head": "bilinear", "negatives": 1, "exposure_covariate": False, "propensity_weight": 1.0,
-               "snapshots": False, "logged_propensity_weight": 0.0, "exposure_scale": "per_head"},
+               "snapshots": False, "logged_propensity_weight": 0.0, "exposure_scale": "per_head",
+               "exposure_item_scale": False},
     # exposure + f1 + f0 (synthetic world): the outcome heads overfit within a few epochs, so small
     # initial IDs, strong ID L2 and large batches; training stops 10 checks after the outcome
     # likelihood's best, and the uplift ranking peaks a few epochs after it (bench/uplift_criterion.py).
@@ -43,9 +44,12 @@ AUTO: dict[str, dict[str, float | int | str | bool]] = {
     # One scale of the covariate for f1 and f0 (it is prognostic, shifting both logits alike) and the exposure model
     # regressed on the logged propensities at weight 0.3 (bench/uplift_sweep.py, five training seeds: mean 0.669 →
     # 0.683 at confounding 1, 0.504 → 0.578 at confounding 2; the shared scale alone 0.669 and 0.567).
+    # f1's scale with a free deviation per item (bench/uplift_sweep.py --only item-scale, five training seeds: 0.683 →
+    # 0.684 at confounding 1, 0.578 → 0.611 at confounding 2: at c = 2 f1 of popular items overshot on their impressions).
     "uplift": {"num_layers": 0, "batch_size": 8192, "lr": 2e-3, "init_std": 0.01, "l2": 0.1, "patience": 10,
                "head": "bilinear", "negatives": 1, "exposure_covariate": True, "propensity_weight": 5.0,
-               "snapshots": True, "logged_propensity_weight": 0.3, "exposure_scale": "shared"},
+               "snapshots": True, "logged_propensity_weight": 0.3, "exposure_scale": "shared",
+               "exposure_item_scale": True},
 }
 """Settings left at None take these values by the plan's regime (:func:`resolve`)."""
 
@@ -97,6 +101,10 @@ class TrainConfig(Section):
     exposure_scale: Literal["shared", "per_head"] | None = Field(
         None, description="With the exposure covariate: one learned scale for f1 and f0 (shared: the covariate is "
         "prognostic, shifting both potential outcomes' logits alike) or one per head. None = by regime.")
+    exposure_item_scale: bool | None = Field(
+        None, description="With the exposure covariate: f1's scale of it also gets a free deviation per item, starting "
+        "at 0 — how much the interest the exposure model sees raises the outcome of a recommendation may differ by item "
+        "(a popular item users find on their own gains less from it). None = by regime.")
     logged_propensity_weight: float | None = Field(
         None, ge=0, description="Weight of the exposure model's regression on the log's propensities (the squared "
         "error of its log-intensity against the one each exposed row's logged propensity implies; rows without one "
@@ -158,6 +166,7 @@ class ResolvedTrainConfig(TrainConfig):
     logged_propensity_weight: float = Field(..., ge=0)
     exposure_covariate: bool = Field(...)
     exposure_scale: Literal["shared", "per_head"] = Field(...)
+    exposure_item_scale: bool = Field(...)
     snapshots: bool = Field(...)
     seed: int = Field(..., ge=0, description="Seed of initialisation and batch order (the run's).")
     threads: int = Field(..., ge=1, description="torch intra-op threads (the run's).")
@@ -172,6 +181,8 @@ def resolve(config: TrainConfig, variant: Variant, regime: Regime, seed: int, th
     if resolved.exposure_covariate and (variant != "causal" or resolved.sampling != "full"):
         # only the shared-representation model on the full graph reads it (tasks/train/fit.py::exposure_covariate)
         resolved = resolved.model_copy(update={"exposure_covariate": False})
+    if not resolved.exposure_covariate and resolved.exposure_item_scale:  # a deviation of a scale that is not there
+        resolved = resolved.model_copy(update={"exposure_item_scale": False})
     if resolved.sampling == "neighbor" and len(resolved.num_neighbors) != resolved.num_layers:
         raise ValueError(f"num_neighbors has {len(resolved.num_neighbors)} hops but the {regime} regime uses "
                          f"{resolved.num_layers} layers; give one per layer or set num_layers")

@@ -143,9 +143,11 @@ def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, crite
     encoder = ENCODERS[config.encoder]
     encoders = {name: encoder(split.n_users, split.n_items, config.dim, config.num_layers, text, config.init_std)
                 for name in plan.encoders}
+    covariate = exposure_covariate(config, plan)
     model = CausalRecommender(encoders, plan.heads, _head_bias(train, obj, logit, log_intensity), n_slots=train.n_slots,
-                              dropout=config.dropout, head_kind=config.head, exposure_covariate=exposure_covariate(config, plan),
-                              shared_exposure_scale=config.exposure_scale == "shared")
+                              dropout=config.dropout, head_kind=config.head, exposure_covariate=covariate,
+                              shared_exposure_scale=config.exposure_scale == "shared",
+                              item_exposure_scale=("exposed",) if config.exposure_item_scale and covariate else ())
     validator = td.debias_validator(split) if split.kind == "randomized" else td.ranking_validator(split)
     if "unexposed" in plan.heads and split.kind == "per_user":  # uplift identified: its own criterion too
         validator = td.combined(validator, criterion or td.UpliftCriterion(split, "propensity" in plan.heads))
@@ -279,6 +281,8 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
                     f"{choice.epochs[window[-1]] + 1} (from the val/outcome_loss best to the stop)")}
         for head, scale in built.module.model.exposure_scale.items():  # how much each outcome head leans on exposure
             history[f"exposure_scale_{head}"] = float(scale.detach())
+        for head, deviation in built.module.model.item_exposure_scale.items():  # how much the scale varies by item
+            history[f"exposure_item_scale_std_{head}"] = float(deviation.detach().std())
         built.module.forget_states()  # states cached under the last epoch's weights
         built.module.eval()
         model = TrainedModel(built.module, config, plan, spec.name, history, curves.rows)
