@@ -27,8 +27,10 @@ def simulate_task(split: Split, dataset: Dataset, features: TextFeatures | None,
 
     def progress(member: int, fitted) -> None:
         h = fitted.history
-        logger.info("simulator member %d: %d epochs, best val/loss %.4f at epoch %d, %.1f s", member, h["epochs"],
-                    h["best_val/loss"], h["best_epoch"], h["seconds"])
+        # epoch -1 is the start, the causal GNN's outcome heads, kept when no fine-tuning epoch beat it
+        where = "the start (the causal GNN's heads)" if h["best_epoch"] < 0 else f"epoch {int(h['best_epoch'])}"
+        logger.info("simulator member %d: %d epochs, best val/loss %.4f at %s, %.1f s", member, h["epochs"],
+                    h["best_val/loss"], where, h["seconds"])
 
     gnn = models.causal if models is not None else None
     result = run_simulate(split, dataset, features, gnn, config, seed=seed, threads=threads,
