@@ -121,7 +121,8 @@ class CausalRecommender(nn.Module):
     item_exposure_scale : heads (among ``exposure_covariate``) whose scale also has a free deviation per item,
         :math:`(s + \delta_h[i])\,\tilde\lambda(u,i)`, each :math:`\delta_h[i]` starting at 0: how much interest the
         exposure model sees raises an outcome may differ by item (where organic discovery is high, a
-        recommendation adds less to it). An item seen in no training row keeps :math:`\delta = 0`.
+        recommendation adds less to it). A δ moves only where its item's f1 enters the loss (the item's impressions, the
+        uniform pairs of the targeted regularisation), so a rarely shown item's stays near 0.
     """
 
     def __init__(self, encoders: dict[str, GraphEncoder], head_encoder: dict[str, str],

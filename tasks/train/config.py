@@ -44,7 +44,7 @@ AUTO: dict[str, dict[str, float | int | str | bool]] = {
     # One scale of the covariate for f1 and f0 (it is prognostic, shifting both logits alike) and the exposure model
     # regressed on the logged propensities at weight 0.3 (bench/uplift_sweep.py, five training seeds: mean 0.669 →
     # 0.683 at confounding 1, 0.504 → 0.578 at confounding 2; the shared scale alone 0.669 and 0.567).
-    # f1's scale with a free deviation per item (bench/uplift_sweep.py --only item-scale, five training seeds: 0.683 →
+    # f1's scale with a free deviation per item (bench/uplift_sweep.py --only no-item-scale base, five training seeds: 0.683 →
     # 0.684 at confounding 1, 0.578 → 0.611 at confounding 2; f1's within-item correlation with the true p1 over the top
     # popularity decile 0.64 → 0.67 on the first seed at c = 2).
     "uplift": {"num_layers": 0, "batch_size": 8192, "lr": 2e-3, "init_std": 0.01, "l2": 0.1, "patience": 10,
