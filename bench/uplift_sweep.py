@@ -23,8 +23,10 @@ import numpy as np
 from causal_synthetic import CAUSAL, normalised_auuc
 
 # the recipe before 2026-12-05 evening: one exposure-covariate scale per outcome head, no regression on the logged
-# propensities (and no per-item deviation of f1's scale, the default since 2026-12-05 night)
-PREVIOUS = {"exposure_scale": "per_head", "logged_propensity_weight": 0.0, "exposure_item_scale": False}
+# propensities (and no per-item deviation of f1's scale, the default since 2026-12-05 night; the outcome heads' own
+# term started as the states' dot product, not at zero as since 2026-12-06)
+PREVIOUS = {"exposure_scale": "per_head", "logged_propensity_weight": 0.0, "exposure_item_scale": False,
+            "outcome_interaction_start": "identity"}
 
 CANDIDATES: dict[str, dict] = {
     "base": {},
@@ -47,12 +49,18 @@ CANDIDATES: dict[str, dict] = {
     "ensemble-3": {"ensemble": 3},
     "unexposed-weight-3": {"unexposed_weight": 3.0},
     # one scale of the exposure covariate for f1 and f0 (prognostic), without the regression on the logged propensities
-    "shared-scale": {"exposure_scale": "shared", "logged_propensity_weight": 0.0, "exposure_item_scale": False},
+    "shared-scale": {"exposure_scale": "shared", "logged_propensity_weight": 0.0, "exposure_item_scale": False,
+                     "outcome_interaction_start": "identity"},
     # the regression on the logged propensities at a weight, with one scale per head (first measured with the loss's
     # first form, a ratio of weighted sums: the README's numbers of these differ slightly from a re-run)
     **{f"per-head-logged-{w:g}": PREVIOUS | {"logged_propensity_weight": w} for w in (0.1, 0.3, 0.5, 1.0, 3.0)},
     # the recipe before the per-item deviation of f1's covariate scale (the default since 2026-12-05 night)
-    "no-item-scale": {"exposure_item_scale": False},
+    "no-item-scale": {"exposure_item_scale": False, "outcome_interaction_start": "identity"},
+    # the recipe before f1's and f0's own bilinear term started at zero (the default since 2026-12-06)
+    "identity-start": {"outcome_interaction_start": "identity"},
+    # smaller states, measured on the identity-start recipe (2026-12-06): not kept
+    "dim-32": {"dim": 32, "outcome_interaction_start": "identity"},
+    "dim-16": {"dim": 16, "outcome_interaction_start": "identity"},
 }
 
 

@@ -301,19 +301,27 @@ def test_a_shared_exposure_scale_is_one_parameter_for_both_outcome_heads() -> No
     assert per_head.exposure_scale["exposed"] is not per_head.exposure_scale["unexposed"]
 
 
-def test_a_per_item_deviation_of_the_scale_moves_only_its_head_and_item() -> None:
-    heads = {"exposed": "shared", "unexposed": "shared", "propensity": "shared"}
+COVARIATE_HEADS = {"exposed": "shared", "unexposed": "shared", "propensity": "shared"}
+
+
+def covariate_model(**kwargs) -> tuple[CausalRecommender, dict[str, torch.Tensor]]:
+    """3 users × 4 items, f1 and f0 reading the exposure covariate at one shared scale set to 0.5, a random
+    propensity head (so λ̃ is not 0); ``kwargs`` go to :class:`CausalRecommender`. Returns the model and its states."""
     torch.manual_seed(0)
     graph = BipartiteGraph.from_pairs(T([0, 1, 2, 2]), T([0, 1, 1, 3]), n_users=3, n_items=4)
-    model = CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8, num_layers=1)}, heads, n_slots=3,
-                              exposure_covariate=("exposed", "unexposed"), shared_exposure_scale=True,
-                              item_exposure_scale=("exposed",))
-    assert set(model.item_exposure_scale) == {"exposed"} and model.item_exposure_scale["exposed"].shape == (4,)
+    model = CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8, num_layers=1)}, COVARIATE_HEADS,
+                              exposure_covariate=("exposed", "unexposed"), shared_exposure_scale=True, **kwargs)
     with torch.no_grad():
         for parameter in model.heads["propensity"].parameters():
             parameter.normal_()
         model.exposure_scale["exposed"].fill_(0.5)
-    states = model.states(graph)
+    return model, model.states(graph)
+
+
+def test_a_per_item_deviation_of_the_scale_moves_only_its_head_and_item() -> None:
+    heads = COVARIATE_HEADS
+    model, states = covariate_model(n_slots=3, item_exposure_scale=("exposed",))
+    assert set(model.item_exposure_scale) == {"exposed"} and model.item_exposure_scale["exposed"].shape == (4,)
     users, items = T([0, 2, 1, 1]), T([3, 4, 6, 5])
     before = {head: model.logit(states, head, users, items) for head in ("exposed", "unexposed")}
     covariate = model.exposure_interaction(states, T([0, 1, 2]), T([3, 4, 5, 6]))[users, items - 3]
@@ -336,6 +344,26 @@ def test_a_per_item_deviation_of_the_scale_moves_only_its_head_and_item() -> Non
     with pytest.raises(ValueError, match="item_exposure_scale names heads"):
         CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8)}, heads, exposure_covariate=("unexposed",),
                           item_exposure_scale=("exposed",))
+
+
+def test_a_zero_start_begins_the_outcome_heads_at_their_main_effects_plus_the_covariate() -> None:
+    model, states = covariate_model(head_bias={"exposed": -2.0, "unexposed": -3.0}, zero_start=("exposed", "unexposed"))
+    for head in ("exposed", "unexposed"):  # V = 0, U = I: the bilinear term is 0 at the start
+        assert not model.heads[head].item.weight.any() and torch.equal(model.heads[head].user.weight, torch.eye(8))
+    propensity = CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8)}, COVARIATE_HEADS, zero_start=("exposed",))
+    assert torch.equal(propensity.heads["propensity"].item.weight, torch.eye(8))  # unnamed heads: the dot product
+    users, items = T([0, 2, 1, 1]), T([3, 4, 6, 5])
+    covariate = model.exposure_interaction(states, T([0, 1, 2]), T([3, 4, 5, 6]))[users, items - 3]
+    # a fresh head's main effects are its constant: f1's logit is -2 + 0.5 λ̃, f0's -3 + 0.5 λ̃ (one shared scale)
+    torch.testing.assert_close(model.logit(states, "exposed", users, items), -2.0 + 0.5 * covariate)
+    torch.testing.assert_close(model.logit(states, "unexposed", users, items), -3.0 + 0.5 * covariate)
+    # ... and the bilinear term grows from there: V's gradient is not 0
+    model.logit(states, "exposed", users, items).sum().backward()
+    assert model.heads["exposed"].item.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="no bilinear map"):
+        PairHead(8, kind="dot", zero_start=True)
+    with pytest.raises(ValueError, match="zero_start names heads"):
+        CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8)}, {"exposed": "shared"}, zero_start=("unexposed",))
 
 
 def test_the_exposure_covariate_needs_the_propensity_head_and_the_full_graph() -> None:

@@ -166,7 +166,7 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert (resolved.seed, resolved.threads, resolved.regime, resolved.variant) == (11, 2, "uplift", "causal")
     assert resolved.lr == 5e-3  # set by the user: kept
     for key in ("num_layers", "batch_size", "init_std", "l2", "patience", "propensity_weight", "exposure_covariate",
-                "snapshots", "logged_propensity_weight", "exposure_scale", "exposure_item_scale"):
+                "snapshots", "logged_propensity_weight", "exposure_scale", "exposure_item_scale", "outcome_interaction_start"):
         assert getattr(resolved, key) == AUTO["uplift"][key], key
     with pytest.raises(Exception):  # resolved once, then frozen
         resolved.lr = 1.0
@@ -176,6 +176,12 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     mine = plan_model(TrainConfig(exposure_covariate=False, propensity_weight=2.0), split, dataset.meta, seed=0, threads=1)
     assert exposure_covariate(mine.config, mine.plan) == () and mine.plan.objective.propensity_weight == 2.0
     assert resolved.exposure_item_scale and not mine.config.exposure_item_scale  # no covariate, no deviation of its scale
+    # f1's and f0's own term starts at zero beside the covariate; without it (or with a dot head) as the dot product
+    assert resolved.outcome_interaction_start == "zero" and mine.config.outcome_interaction_start == "identity"
+    dot = plan_model(TrainConfig(head="dot"), split, dataset.meta, seed=0, threads=1)
+    assert dot.config.outcome_interaction_start == "identity"
+    with pytest.raises(ValueError, match="needs gnn.head=bilinear"):
+        plan_model(TrainConfig(head="dot", outcome_interaction_start="zero"), split, dataset.meta, seed=0, threads=1)
     # the regression on the log's propensities (0.3 in the uplift regime) reaches the exposure model's objective;
     # the user's weight wins; one covariate scale for f1 and f0
     assert obj.logged_propensity_weight == 0.3 and resolved.exposure_scale == "shared"

@@ -48,13 +48,17 @@ class PairHead(nn.Module):
     Initialised with U = V = I and a = b = 0, so it starts as LightGCN's dot product plus a
     constant ``bias`` (set it to the logit of the base rate for a calibrated start). ``kind="dot"``
     keeps it there: :math:`s = \langle h_u, h_i\rangle + c`, LightGCN's plain inner product.
+    ``zero_start``: V starts at 0 instead (U at I, so V's gradient is not 0), and the bilinear term
+    grows from nothing — the head starts as its main effects (and whatever covariate its model adds).
     """
 
-    def __init__(self, dim: int, bias: float = 0.0, kind: HeadKind = "bilinear"):
+    def __init__(self, dim: int, bias: float = 0.0, kind: HeadKind = "bilinear", zero_start: bool = False):
         super().__init__()
         if kind not in ("bilinear", "dot"):
             raise ValueError(f"head kind must be 'bilinear' or 'dot', got {kind!r}")
-        self.kind = kind
+        if zero_start and kind == "dot":
+            raise ValueError("a dot head has no bilinear map to start at zero (zero_start needs kind='bilinear')")
+        self.kind, self.zero_start = kind, zero_start
         self.user = nn.Linear(dim, dim, bias=False) if kind == "bilinear" else nn.Identity()
         self.item = nn.Linear(dim, dim, bias=False) if kind == "bilinear" else nn.Identity()
         self.user_bias = nn.Linear(dim, 1)
@@ -65,7 +69,7 @@ class PairHead(nn.Module):
     def reset_parameters(self) -> None:
         if self.kind == "bilinear":
             nn.init.eye_(self.user.weight)
-            nn.init.eye_(self.item.weight)
+            (nn.init.zeros_ if self.zero_start else nn.init.eye_)(self.item.weight)
         nn.init.zeros_(self.user_bias.weight)
         nn.init.constant_(self.user_bias.bias, self.initial_bias)
         nn.init.zeros_(self.item_bias.weight)
@@ -123,12 +127,16 @@ class CausalRecommender(nn.Module):
         exposure model sees raises an outcome may differ by item (where organic discovery is high, a
         recommendation adds less to it). A δ moves only where its item's f1 enters the loss (the item's impressions, the
         uniform pairs of the targeted regularisation), so a rarely shown item's stays near 0.
+    zero_start : heads whose own bilinear term starts at zero (:class:`PairHead`'s ``zero_start``) instead of the
+        states' dot product: an outcome head that reads the exposure covariate then starts as its main effects plus
+        the covariate, and its own user–item term grows only as far as its outcomes carry it before early stopping.
     """
 
     def __init__(self, encoders: dict[str, GraphEncoder], head_encoder: dict[str, str],
                  head_bias: dict[str, float] | None = None, n_slots: int = 0, dropout: float = 0.0,
                  head_kind: HeadKind = "bilinear", exposure_covariate: tuple[str, ...] = (),
-                 shared_exposure_scale: bool = False, item_exposure_scale: tuple[str, ...] = ()):
+                 shared_exposure_scale: bool = False, item_exposure_scale: tuple[str, ...] = (),
+                 zero_start: tuple[str, ...] = ()):
         super().__init__()
         unknown = set(head_encoder) - set(HEADS)
         if unknown or not set(head_encoder.values()) <= set(encoders):
@@ -139,7 +147,10 @@ class CausalRecommender(nn.Module):
         self.encoders = nn.ModuleDict(encoders)
         self.head_encoder = dict(head_encoder)
         dim, bias = dims.pop(), head_bias or {}
-        self.heads = nn.ModuleDict({h: PairHead(dim, bias.get(h, 0.0), head_kind) for h in head_encoder})
+        if not set(zero_start) <= set(head_encoder):
+            raise ValueError(f"zero_start names heads among {sorted(head_encoder)}, got {tuple(zero_start)}")
+        self.heads = nn.ModuleDict({h: PairHead(dim, bias.get(h, 0.0), head_kind, zero_start=h in zero_start)
+                                    for h in head_encoder})
         covariate = tuple(exposure_covariate)
         if covariate and ("propensity" not in head_encoder or not set(covariate) <= set(head_encoder) - {"propensity"}):
             raise ValueError(f"exposure_covariate needs the propensity head and names other heads, got {covariate} "

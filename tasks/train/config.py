@@ -24,12 +24,13 @@ AUTO: dict[str, dict[str, float | int | str | bool]] = {
     # (seed-0 split; the bilinear head peaked earlier and lower); patience 20 checks = its 10 checks of 2 epochs
     "ranking": {"num_layers": 3, "batch_size": 2048, "lr": 2e-3, "init_std": 0.1, "l2": 1e-4, "patience": 20,
                 "head": "dot", "negatives": 8, "exposure_covariate": False, "propensity_weight": 1.0, "snapshots": False,
-                "logged_propensity_weight": 0.0, "exposure_scale": "per_head", "exposure_item_scale": False},
+                "logged_propensity_weight": 0.0, "exposure_scale": "per_head", "exposure_item_scale": False,
+                "outcome_interaction_start": "identity"},
     # labelled exposures, IPS/DR relevance (Coat, Open Bandit): no propagation won on Coat's validation AUC
     "debias": {"num_layers": 0, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10,
                "head": "bilinear", "negatives": 1, "exposure_covariate": False, "propensity_weight": 1.0,
                "snapshots": False, "logged_propensity_weight": 0.0, "exposure_scale": "per_head",
-               "exposure_item_scale": False},
+               "exposure_item_scale": False, "outcome_interaction_start": "identity"},
     # exposure + f1 + f0 (synthetic world): the outcome heads overfit within a few epochs, so small
     # initial IDs, strong ID L2 and large batches; training stops 10 checks after the outcome
     # likelihood's best, and the uplift ranking peaks a few epochs after it (bench/uplift_criterion.py).
@@ -47,10 +48,14 @@ AUTO: dict[str, dict[str, float | int | str | bool]] = {
     # f1's scale with a free deviation per item (bench/uplift_sweep.py --only no-item-scale base, five training seeds: 0.683 →
     # 0.684 at confounding 1, 0.578 → 0.611 at confounding 2; f1's within-item correlation with the true p1 over the top
     # popularity decile 0.64 → 0.67 on the first seed at c = 2).
+    # f1's and f0's own bilinear term starts at zero (V = 0), so the outcome heads start as their main effects plus the
+    # covariate and grow their own user–item term from the outcomes (bench/uplift_sweep.py --only identity-start base,
+    # five training seeds: 0.684 → 0.691 at confounding 1, 0.611 → 0.613 at confounding 2; every c = 1 seed above every
+    # identity-start one).
     "uplift": {"num_layers": 0, "batch_size": 8192, "lr": 2e-3, "init_std": 0.01, "l2": 0.1, "patience": 10,
                "head": "bilinear", "negatives": 1, "exposure_covariate": True, "propensity_weight": 5.0,
                "snapshots": True, "logged_propensity_weight": 0.3, "exposure_scale": "shared",
-               "exposure_item_scale": True},
+               "exposure_item_scale": True, "outcome_interaction_start": "zero"},
 }
 """Settings left at None take these values by the plan's regime (:func:`resolve`)."""
 
@@ -106,6 +111,10 @@ class TrainConfig(Section):
         None, description="With the exposure covariate: f1's scale of it also gets a free deviation per item, starting "
         "at 0 — how much the interest the exposure model sees raises the outcome of a recommendation may differ by item "
         "(a popular item users find on their own gains less from it). None = by regime.")
+    outcome_interaction_start: Literal["identity", "zero"] | None = Field(
+        None, description="With the exposure covariate: how f1's and f0's own user–item (bilinear) term starts — "
+        "identity (the node states' dot product, as every other head) or zero (the heads start as their main effects "
+        "plus the covariate, and their own term grows from the outcomes). None = by regime.")
     logged_propensity_weight: float | None = Field(
         None, ge=0, description="Weight of the exposure model's regression on the log's propensities (the squared "
         "error of its log-intensity against the one each exposed row's logged propensity implies; rows without one "
@@ -168,6 +177,7 @@ class ResolvedTrainConfig(TrainConfig):
     exposure_covariate: bool = Field(...)
     exposure_scale: Literal["shared", "per_head"] = Field(...)
     exposure_item_scale: bool = Field(...)
+    outcome_interaction_start: Literal["identity", "zero"] = Field(...)
     snapshots: bool = Field(...)
     seed: int = Field(..., ge=0, description="Seed of initialisation and batch order (the run's).")
     threads: int = Field(..., ge=1, description="torch intra-op threads (the run's).")
@@ -184,6 +194,13 @@ def resolve(config: TrainConfig, variant: Variant, regime: Regime, seed: int, th
         resolved = resolved.model_copy(update={"exposure_covariate": False})
     if not resolved.exposure_covariate and resolved.exposure_item_scale:  # a deviation of a scale that is not there
         resolved = resolved.model_copy(update={"exposure_item_scale": False})
+    if resolved.outcome_interaction_start == "zero" and resolved.head == "dot" and config.outcome_interaction_start:
+        raise ValueError("gnn.outcome_interaction_start=zero needs gnn.head=bilinear (a dot head has no map to start "
+                         "at zero)")
+    if resolved.outcome_interaction_start == "zero" and (not resolved.exposure_covariate or resolved.head == "dot"):
+        # without the covariate a zero start leaves the outcome heads nothing of the pair to start from; a dot head
+        # (the regime's default left in place) has no map to start at zero
+        resolved = resolved.model_copy(update={"outcome_interaction_start": "identity"})
     if resolved.sampling == "neighbor" and len(resolved.num_neighbors) != resolved.num_layers:
         raise ValueError(f"num_neighbors has {len(resolved.num_neighbors)} hops but the {regime} regime uses "
                          f"{resolved.num_layers} layers; give one per layer or set num_layers")

@@ -147,7 +147,8 @@ def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, crite
     model = CausalRecommender(encoders, plan.heads, _head_bias(train, obj, logit, log_intensity), n_slots=train.n_slots,
                               dropout=config.dropout, head_kind=config.head, exposure_covariate=covariate,
                               shared_exposure_scale=config.exposure_scale == "shared",
-                              item_exposure_scale=("exposed",) if config.exposure_item_scale and covariate else ())
+                              item_exposure_scale=("exposed",) if config.exposure_item_scale and covariate else (),
+                              zero_start=covariate if config.outcome_interaction_start == "zero" else ())
     validator = td.debias_validator(split) if split.kind == "randomized" else td.ranking_validator(split)
     if "unexposed" in plan.heads and split.kind == "per_user":  # uplift identified: its own criterion too
         validator = td.combined(validator, criterion or td.UpliftCriterion(split, "propensity" in plan.heads))
