@@ -58,6 +58,9 @@ CANDIDATES: dict[str, dict] = {
     "no-item-scale": {"exposure_item_scale": False, "outcome_interaction_start": "identity"},
     # the recipe before f1's and f0's own bilinear term started at zero (the default since 2026-12-06)
     "identity-start": {"outcome_interaction_start": "identity"},
+    # the zero-started term at the full learning rate (the default since 2026-12-06 night: 0.3×)
+    "own-lr-1": {"outcome_interaction_lr": 1.0},
+    "own-lr-3": {"outcome_interaction_lr": 3.0},
     # smaller states, measured on the identity-start recipe (2026-12-06): not kept
     "dim-32": {"dim": 32, "outcome_interaction_start": "identity"},
     "dim-16": {"dim": 16, "outcome_interaction_start": "identity"},

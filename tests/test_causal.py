@@ -360,6 +360,18 @@ def test_a_zero_start_begins_the_outcome_heads_at_their_main_effects_plus_the_co
     # ... and the bilinear term grows from there: V's gradient is not 0
     model.logit(states, "exposed", users, items).sum().backward()
     assert model.heads["exposed"].item.weight.grad.abs().sum() > 0
+    # the zero-started maps learn at zero_start_lr × lr, each listed once; every other parameter keeps its group
+    graph = BipartiteGraph.from_pairs(T([0, 1, 2, 2]), T([0, 1, 1, 3]), n_users=3, n_items=4)
+    module = CausalModule(model, graph, Objective("causal", train_propensity=True, unexposed=True), lr=0.01,
+                          zero_start_lr=0.3)
+    groups = module.configure_optimizers().param_groups
+    slow = [g for g in groups if g["lr"] == pytest.approx(0.003)]
+    assert len(slow) == 1 and {id(p) for p in slow[0]["params"]} == {id(model.heads[h].item.weight)
+                                                                     for h in ("exposed", "unexposed")}
+    listed = [id(p) for g in groups for p in g["params"]]
+    assert sorted(listed) == sorted({id(p) for p in model.parameters()}) and len(listed) == len(set(listed))
+    with pytest.raises(ValueError, match="zero_start_lr must be positive"):
+        CausalModule(model, graph, Objective("causal"), zero_start_lr=0.0)
     with pytest.raises(ValueError, match="no bilinear map"):
         PairHead(8, kind="dot", zero_start=True)
     with pytest.raises(ValueError, match="zero_start names heads"):

@@ -166,7 +166,8 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert (resolved.seed, resolved.threads, resolved.regime, resolved.variant) == (11, 2, "uplift", "causal")
     assert resolved.lr == 5e-3  # set by the user: kept
     for key in ("num_layers", "batch_size", "init_std", "l2", "patience", "propensity_weight", "exposure_covariate",
-                "snapshots", "logged_propensity_weight", "exposure_scale", "exposure_item_scale", "outcome_interaction_start"):
+                "snapshots", "logged_propensity_weight", "exposure_scale", "exposure_item_scale", "outcome_interaction_start",
+                "outcome_interaction_lr"):
         assert getattr(resolved, key) == AUTO["uplift"][key], key
     with pytest.raises(Exception):  # resolved once, then frozen
         resolved.lr = 1.0
@@ -178,6 +179,7 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert resolved.exposure_item_scale and not mine.config.exposure_item_scale  # no covariate, no deviation of its scale
     # f1's and f0's own term starts at zero beside the covariate; without it (or with a dot head) as the dot product
     assert resolved.outcome_interaction_start == "zero" and mine.config.outcome_interaction_start == "identity"
+    assert resolved.outcome_interaction_lr == 0.3 and mine.config.outcome_interaction_lr == 1.0  # nothing to slow down
     dot = plan_model(TrainConfig(head="dot"), split, dataset.meta, seed=0, threads=1)
     assert dot.config.outcome_interaction_start == "identity"
     with pytest.raises(ValueError, match="needs gnn.head=bilinear"):

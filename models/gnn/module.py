@@ -102,15 +102,19 @@ class CausalModule(L.LightningModule):
     validation rows were exposed at random).
     ``val_metrics(score_fn)`` returns extra validation metrics (e.g. ``val/ndcg_at_20``), given
     ``score_fn(users, head) -> (n, n_items)`` probabilities (logits for the ``bpr`` objective).
+    ``zero_start_lr``: the learning rate of the zero-started heads' V maps (:class:`~recause.models.gnn.heads.PairHead`'s
+    ``zero_start``) as a multiple of ``lr``: how fast their own user–item term grows from nothing.
     """
 
     def __init__(self, model: CausalRecommender, graph: BipartiteGraph, objective: Objective, lr: float = 1e-3,
                  weight_decay: float = 0.0, val_metrics: Callable[[ScoreFn], dict[str, float]] | None = None,
-                 val_objective: Objective | None = None):
+                 val_objective: Objective | None = None, zero_start_lr: float = 1.0):
         super().__init__()
+        if zero_start_lr <= 0:
+            raise ValueError(f"zero_start_lr must be positive, got {zero_start_lr}")
         self.model, self.graph, self.train_objective = model, graph, objective
         self.val_objective = val_objective or objective
-        self.lr, self.weight_decay, self.val_metrics = lr, weight_decay, val_metrics
+        self.lr, self.weight_decay, self.val_metrics, self.zero_start_lr = lr, weight_decay, val_metrics, zero_start_lr
         self._eval_states: dict[str, Tensor] | None = None
         self.snapshots: list[CausalRecommender] = []  # scored as one mean when set (use_snapshots)
         self._snapshot_states: list[dict[str, Tensor]] | None = None
@@ -227,17 +231,19 @@ class CausalModule(L.LightningModule):
     def configure_optimizers(self):
         """Adam; ID embeddings without weight decay (their L2 is in the loss, per batch); the
         examination probabilities, ε and the exposure covariate's scales — a handful of scalars with
-        tiny gradients — at 30× the rate."""
+        tiny gradients — at 30× the rate; the zero-started heads' V maps at ``zero_start_lr`` × the rate."""
         named = dict(self.named_parameters())
         embeddings = [p for n, p in named.items() if n.endswith("input.embedding.weight")]
         scalars = list({id(p): p for p in (self.model.examination_logit, self.model.epsilon,
                                            *self.model.exposure_scale.values())}.values())  # a shared scale once
-        taken = {id(p) for p in embeddings + scalars}
+        started = [head.item.weight for head in self.model.heads.values() if head.zero_start]
+        taken = {id(p) for p in embeddings + scalars + started}
         others = [p for p in named.values() if id(p) not in taken]
         return torch.optim.Adam([
             {"params": embeddings, "weight_decay": 0.0},
             {"params": scalars, "weight_decay": 0.0, "lr": 30 * self.lr},
             {"params": others, "weight_decay": self.weight_decay},
+            {"params": started, "weight_decay": self.weight_decay, "lr": self.zero_start_lr * self.lr},
         ], lr=self.lr)
 
     # ------------------------------------------------------------------ scoring

@@ -155,7 +155,8 @@ def build(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, crite
     val_obj = obj
     if split.kind == "randomized" and obj.kind == "causal":
         val_obj = replace(obj, weighting="none")  # validation rows were exposed at random: no weights
-    module = CausalModule(model, graph, obj, config.lr, config.weight_decay, validator, val_obj)
+    module = CausalModule(model, graph, obj, config.lr, config.weight_decay, validator, val_obj,
+                          zero_start_lr=config.outcome_interaction_lr)
 
     if obj.kind == "bpr":
         n_rows = train.positive_user.numel()
