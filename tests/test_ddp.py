@@ -66,8 +66,12 @@ def test_two_processes_train_the_model_one_process_trains(world_split) -> None: 
     (float32 rounding, ~1e-7 relative per step; measured: weights 1.7e-7 apart after 2 epochs) and
     the last batch of each epoch (19,054 exposed rows = 9 × 2,048 + 622: 311 + 311, an even split,
     so exact here too). Adam and 20 epochs let the rounding grow, so the test allows 1e-4 on
-    losses and AUUC (their epoch-to-epoch changes are ~1e-3) and 2e-3 on CP@10, and asks for the
-    same stopping and chosen epoch.
+    losses and the best AUUC (their epoch-to-epoch changes are ~1e-3) and 2e-3 on CP@10, and asks for
+    the same stopping and chosen epoch. The AUUC curve gets 1e-3 (its epoch-to-epoch changes here are
+    1e-2 to 1e-1): it is a ranking of pairs weighed by inverse propensities, and in the first epochs the
+    zero-started outcome heads (``gnn.outcome_interaction_start``) score many pairs nearly alike, so a
+    rounding difference can swap two near-tied pairs of large weight (measured: 3.7e-4 at epoch 1, the
+    losses equal to 1.5e-8 and the AUUC to 7.5e-9 at every other epoch).
     """
     dataset, split = world_split
     models = {}
@@ -82,8 +86,8 @@ def test_two_processes_train_the_model_one_process_trains(world_split) -> None: 
     # the curves: validation (every process, whole set) and the training loss (synced over the shards)
     assert len(ddp.curves) == len(one.curves)
     for a, b in zip(one.curves, ddp.curves):
-        for key in ("val/outcome_loss", "val/auuc_ipw", "train/loss"):
-            assert b[key] == pytest.approx(a[key], abs=1e-4), (key, a["epoch"])
+        for key, tolerance in (("val/outcome_loss", 1e-4), ("val/auuc_ipw", 1e-3), ("train/loss", 1e-4)):
+            assert b[key] == pytest.approx(a[key], abs=tolerance), (key, a["epoch"])
     # the caller's module holds the chosen epoch's weights (not rank 0's last ones): same scores, same test metric
     users = np.arange(50)
     np.testing.assert_allclose(ddp.uplift(users), one.uplift(users), atol=1e-4)
