@@ -304,9 +304,10 @@ def test_a_shared_exposure_scale_is_one_parameter_for_both_outcome_heads() -> No
 COVARIATE_HEADS = {"exposed": "shared", "unexposed": "shared", "propensity": "shared"}
 
 
-def covariate_model(**kwargs) -> tuple[CausalRecommender, dict[str, torch.Tensor]]:
+def covariate_model(**kwargs) -> tuple[CausalRecommender, BipartiteGraph, dict[str, torch.Tensor]]:
     """3 users × 4 items, f1 and f0 reading the exposure covariate at one shared scale set to 0.5, a random
-    propensity head (so λ̃ is not 0); ``kwargs`` go to :class:`CausalRecommender`. Returns the model and its states."""
+    propensity head (so λ̃ is not 0); ``kwargs`` go to :class:`CausalRecommender`. Returns the model, its graph and
+    its states."""
     torch.manual_seed(0)
     graph = BipartiteGraph.from_pairs(T([0, 1, 2, 2]), T([0, 1, 1, 3]), n_users=3, n_items=4)
     model = CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8, num_layers=1)}, COVARIATE_HEADS,
@@ -315,12 +316,12 @@ def covariate_model(**kwargs) -> tuple[CausalRecommender, dict[str, torch.Tensor
         for parameter in model.heads["propensity"].parameters():
             parameter.normal_()
         model.exposure_scale["exposed"].fill_(0.5)
-    return model, model.states(graph)
+    return model, graph, model.states(graph)
 
 
 def test_a_per_item_deviation_of_the_scale_moves_only_its_head_and_item() -> None:
     heads = COVARIATE_HEADS
-    model, states = covariate_model(n_slots=3, item_exposure_scale=("exposed",))
+    model, _, states = covariate_model(n_slots=3, item_exposure_scale=("exposed",))
     assert set(model.item_exposure_scale) == {"exposed"} and model.item_exposure_scale["exposed"].shape == (4,)
     users, items = T([0, 2, 1, 1]), T([3, 4, 6, 5])
     before = {head: model.logit(states, head, users, items) for head in ("exposed", "unexposed")}
@@ -347,7 +348,8 @@ def test_a_per_item_deviation_of_the_scale_moves_only_its_head_and_item() -> Non
 
 
 def test_a_zero_start_begins_the_outcome_heads_at_their_main_effects_plus_the_covariate() -> None:
-    model, states = covariate_model(head_bias={"exposed": -2.0, "unexposed": -3.0}, zero_start=("exposed", "unexposed"))
+    model, graph, states = covariate_model(head_bias={"exposed": -2.0, "unexposed": -3.0},
+                                           zero_start=("exposed", "unexposed"))
     for head in ("exposed", "unexposed"):  # V = 0, U = I: the bilinear term is 0 at the start
         assert not model.heads[head].item.weight.any() and torch.equal(model.heads[head].user.weight, torch.eye(8))
     propensity = CausalRecommender({"shared": LightGCNEncoder(3, 4, dim=8)}, COVARIATE_HEADS, zero_start=("exposed",))
@@ -361,7 +363,6 @@ def test_a_zero_start_begins_the_outcome_heads_at_their_main_effects_plus_the_co
     model.logit(states, "exposed", users, items).sum().backward()
     assert model.heads["exposed"].item.weight.grad.abs().sum() > 0
     # the zero-started maps learn at zero_start_lr × lr, each listed once; every other parameter keeps its group
-    graph = BipartiteGraph.from_pairs(T([0, 1, 2, 2]), T([0, 1, 1, 3]), n_users=3, n_items=4)
     module = CausalModule(model, graph, Objective("causal", train_propensity=True, unexposed=True), lr=0.01,
                           zero_start_lr=0.3)
     groups = module.configure_optimizers().param_groups

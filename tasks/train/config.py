@@ -203,12 +203,10 @@ def resolve(config: TrainConfig, variant: Variant, regime: Regime, seed: int, th
     if resolved.outcome_interaction_start == "zero" and resolved.head == "dot" and config.outcome_interaction_start:
         raise ValueError("gnn.outcome_interaction_start=zero needs gnn.head=bilinear (a dot head has no map to start "
                          "at zero)")
-    if resolved.outcome_interaction_start == "zero" and (not resolved.exposure_covariate or resolved.head == "dot"):
+    if not resolved.exposure_covariate or resolved.head == "dot" or resolved.outcome_interaction_start == "identity":
         # without the covariate a zero start leaves the outcome heads nothing of the pair to start from; a dot head
-        # (the regime's default left in place) has no map to start at zero
-        resolved = resolved.model_copy(update={"outcome_interaction_start": "identity"})
-    if resolved.outcome_interaction_start == "identity" and resolved.outcome_interaction_lr != 1.0:
-        resolved = resolved.model_copy(update={"outcome_interaction_lr": 1.0})  # no zero-started map to slow down
+        # (the regime's default left in place) has no map to start at zero; and no zero-started map, nothing to slow
+        resolved = resolved.model_copy(update={"outcome_interaction_start": "identity", "outcome_interaction_lr": 1.0})
     if resolved.sampling == "neighbor" and len(resolved.num_neighbors) != resolved.num_layers:
         raise ValueError(f"num_neighbors has {len(resolved.num_neighbors)} hops but the {regime} regime uses "
                          f"{resolved.num_layers} layers; give one per layer or set num_layers")
