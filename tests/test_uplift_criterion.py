@@ -108,6 +108,20 @@ def test_the_calibration_maps_only_a_slope_the_log_tells_from_one(world_split) -
     assert isinstance(shrunk, UpliftCalibration) and 1.0 < shrunk.slope_low < shrunk.slope < shrunk.slope_high
 
 
+def test_the_calibration_leaves_an_uplift_the_log_cannot_tell_from_noise(world_split) -> None:
+    """An estimate unrelated to τ (fixed Gaussian noise per pair, sd 1): its slope's interval is narrow around 0
+    and excludes 1, and the map, which would flatten it toward the mean uplift, is not applied — the reason says
+    so; without the interval rule (``level`` None) the same fit is a map of slope near 0."""
+    world, split, tau, criterion, kappa = calibration_case(world_split)
+    noise = np.random.default_rng(0).standard_normal((split.n_users, split.n_items))
+    left = criterion.calibration(scorer(world, split, lambda u: noise[u]), kappa)
+    assert isinstance(left, str) and "from 0" in left and "left as trained" in left
+    low, high = (float(v) for v in left.split("CI ")[1].split(" over")[0].split(" to "))
+    assert low <= 0.0 < high < 1.0
+    forced = criterion.calibration(scorer(world, split, lambda u: noise[u]), kappa, level=None)
+    assert isinstance(forced, UpliftCalibration) or "not positive" in forced
+
+
 def test_the_slope_interval_by_construction() -> None:
     """Identical users: every resample has the same slope (0.4, the by-hand fit's), so the interval is that
     point; users that disagree give an interval around the pooled slope."""
