@@ -24,9 +24,9 @@ from causal_synthetic import CAUSAL, normalised_auuc
 
 # the recipe before 2026-12-05 evening: one exposure-covariate scale per outcome head, no regression on the logged
 # propensities (and no per-item deviation of f1's scale, the default since 2026-12-05 night; the outcome heads' own
-# term started as the states' dot product, not at zero as since 2026-12-06)
+# term started as the states' dot product, not at zero as since 2026-12-06; no per-item offsets of f1)
 PREVIOUS = {"exposure_scale": "per_head", "logged_propensity_weight": 0.0, "exposure_item_scale": False,
-            "outcome_interaction_start": "identity"}
+            "outcome_interaction_start": "identity", "outcome_item_offset_sd": 0.0}
 
 CANDIDATES: dict[str, dict] = {
     "base": {},
@@ -50,21 +50,38 @@ CANDIDATES: dict[str, dict] = {
     "unexposed-weight-3": {"unexposed_weight": 3.0},
     # one scale of the exposure covariate for f1 and f0 (prognostic), without the regression on the logged propensities
     "shared-scale": {"exposure_scale": "shared", "logged_propensity_weight": 0.0, "exposure_item_scale": False,
-                     "outcome_interaction_start": "identity"},
+                     "outcome_interaction_start": "identity", "outcome_item_offset_sd": 0.0},
     # the regression on the logged propensities at a weight, with one scale per head (first measured with the loss's
     # first form, a ratio of weighted sums: the README's numbers of these differ slightly from a re-run)
     **{f"per-head-logged-{w:g}": PREVIOUS | {"logged_propensity_weight": w} for w in (0.1, 0.3, 0.5, 1.0, 3.0)},
     # the recipe before the per-item deviation of f1's covariate scale (the default since 2026-12-05 night)
-    "no-item-scale": {"exposure_item_scale": False, "outcome_interaction_start": "identity"},
+    "no-item-scale": {"exposure_item_scale": False, "outcome_interaction_start": "identity", "outcome_item_offset_sd": 0.0},
     # the recipe before f1's and f0's own bilinear term started at zero (the default since 2026-12-06)
-    "identity-start": {"outcome_interaction_start": "identity"},
+    "identity-start": {"outcome_interaction_start": "identity", "outcome_item_offset_sd": 0.0},
     # the zero-started term at the full learning rate (the default since 2026-12-06 night: 0.3×)
-    "own-lr-1": {"outcome_interaction_lr": 1.0},
-    "own-lr-3": {"outcome_interaction_lr": 3.0},
+    "own-lr-1": {"outcome_interaction_lr": 1.0, "outcome_item_offset_sd": 0.0},
+    "own-lr-3": {"outcome_interaction_lr": 3.0, "outcome_item_offset_sd": 0.0},
+    # the recipe before f1's per-item offsets fitted by empirical Bayes after training (the default since 2026-12-06)
+    "no-item-offsets": {"outcome_item_offset_sd": 0.0},
+    **{f"item-offsets-{sd:g}": {"outcome_item_offset_sd": sd} for sd in (0.3, 0.7)},
     # smaller states, measured on the identity-start recipe (2026-12-06): not kept
-    "dim-32": {"dim": 32, "outcome_interaction_start": "identity"},
-    "dim-16": {"dim": 16, "outcome_interaction_start": "identity"},
+    "dim-32": {"dim": 32, "outcome_interaction_start": "identity", "outcome_item_offset_sd": 0.0},
+    "dim-16": {"dim": 16, "outcome_interaction_start": "identity", "outcome_item_offset_sd": 0.0},
 }
+
+
+def truth_map_pehe(world, split, raw, block: int = 512) -> float:
+    """PEHE of the least-squares affine map of ``raw`` (f1 − f0) onto the true τ over every user × item pair: the
+    best any calibration map can do (a diagnostic on the tuning world; the run fits its map on the validation log)."""
+    users, items = split.users.ids.astype(np.int64), split.items.ids.astype(np.int64)
+    x, y = [], []
+    for s in range(0, split.n_users, block):
+        rows = np.arange(s, min(s + block, split.n_users))
+        x.append(np.asarray(raw(rows), dtype=np.float64).ravel())
+        y.append(world.uplift(users[rows], items).ravel())
+    x, y = np.concatenate(x), np.concatenate(y)
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(np.sqrt(np.mean((intercept + slope * x - y) ** 2)))
 
 
 def main() -> None:
@@ -106,12 +123,16 @@ def main() -> None:
         cp = causal_metrics_of(FunctionPolicy(name, uplift), split, world, evaluation)["causal/cp_at_10"]
         row = {"candidate": name, "confounding": args.confounding, "train_seed": train_seed, "cp_at_10": cp, "cp_vs_oracle": cp / oracle["causal/cp_at_10"],
                "pehe": truth_metrics(world, split, uplift)["causal/pehe"], "auuc": normalised_auuc(world, split, uplift),
+               # τ̂ as the heads give it (before the validation log's calibration map) and the map each model chose
+               "pehe_raw": truth_metrics(world, split, lambda u, ms=models: np.mean([m.raw_uplift(u) for m in ms], axis=0))["causal/pehe"],
+               "pehe_truth_map": truth_map_pehe(world, split, lambda u, ms=models: np.mean([m.raw_uplift(u) for m in ms], axis=0)),
+               "calibration": [m.history.get("uplift_calibration", "") for m in models],
                "epochs": float(np.mean([m.history["best_epoch"] for m in models])),
                "val_auuc_ipw": float(np.mean([m.history.get("best_val/auuc_ipw", np.nan) for m in models])),
                "seconds": time.perf_counter() - start}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print(_common.table(rows, ["candidate", "cp_at_10", "cp_vs_oracle", "pehe", "auuc", "epochs", "val_auuc_ipw", "seconds"]))
+    print(_common.table(rows, ["candidate", "cp_at_10", "cp_vs_oracle", "pehe", "pehe_raw", "pehe_truth_map", "auuc", "epochs", "val_auuc_ipw", "seconds"]))
     if args.out:
         with open(args.out, "w") as f:
             json.dump(rows, f, indent=1)

@@ -11,13 +11,14 @@ import pytest
 import torch
 
 from recause.flows.artifacts import write_effect_map
+from recause.models.gnn.item_offsets import shift_logits
 from recause.models.world.scm import WorldConfig
 from recause.tasks.data.schema import DatasetMeta, rating_study_meta
 from recause.tasks.data.split import SplitConfig, split_dataset
 from recause.tasks.data.synthetic import load_synthetic
 from recause.tasks.evaluate import EvaluationConfig, causal_metrics_of
 from recause.tasks.train.config import AUTO, TrainConfig
-from recause.tasks.train.fit import exposure_covariate, train_model, train_models
+from recause.tasks.train.fit import exposure_covariate, outcome_item_offsets, train_model, train_models
 from recause.tasks.train.plan import identification, plan_model, plan_models
 from recause.tasks.train.report import calibration_error, causal_effect_map, truth_metrics, user_segments
 
@@ -167,7 +168,7 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert resolved.lr == 5e-3  # set by the user: kept
     for key in ("num_layers", "batch_size", "init_std", "l2", "patience", "propensity_weight", "exposure_covariate",
                 "snapshots", "logged_propensity_weight", "exposure_scale", "exposure_item_scale", "outcome_interaction_start",
-                "outcome_interaction_lr"):
+                "outcome_interaction_lr", "outcome_item_offset_sd"):
         assert getattr(resolved, key) == AUTO["uplift"][key], key
     with pytest.raises(Exception):  # resolved once, then frozen
         resolved.lr = 1.0
@@ -204,6 +205,9 @@ def test_plans_follow_the_identification_rule(world_split) -> None:
     assert t_learner.plan.encoders == ("treated", "control") and t_learner.plan.monitor == "val/auuc_ipw"
     assert exposure_covariate(t_learner.config, t_learner.plan) == () and not t_learner.config.exposure_covariate  # arms apart
     assert t_learner.plan.objective.logged_propensity_weight == t_learner.config.logged_propensity_weight == 0.0  # no exposure model
+    # f1's per-item offsets: the causal model's in the uplift regime; the references stay as they are
+    assert resolved.outcome_item_offset_sd == 0.5 and t_learner.config.outcome_item_offset_sd == 0.0
+    assert naive.config.outcome_item_offset_sd == 0.0
 
     # rating study: exposed rows carry both outcomes, nothing unexposed -> debiased relevance only
     data, coat = coat_like_split()
@@ -304,6 +308,25 @@ def test_causal_variant_beats_naive_on_causal_precision(world_split) -> None:
     assert causal.history["snapshots"] == len(causal.module.snapshots) >= 1 and "checks of epochs" in causal.history["snapshot_window"]
     deviation = causal.module.model.item_exposure_scale["exposed"]  # f1's per-item deviations of the covariate's scale
     assert float(deviation.std()) > 0 and causal.history["exposure_item_scale_std_exposed"] == pytest.approx(float(deviation.std()))
+    # f1's per-item offsets (empirical Bayes on the training impressions): f1 is the network's shifted on the logit
+    # scale, f0 is not; an item never shown in training keeps the network's f1
+    offsets = causal.module.item_offsets["exposed"]
+    assert set(causal.module.item_offsets) == {"exposed"} and offsets.shape == (split.n_items,) and offsets.std() > 0
+    assert causal.history["item_offset_std"] == pytest.approx(offsets.std()) and "prior sd 0.5" in causal.history["item_offsets"]
+    users = np.arange(7)
+    shifted, f0 = causal.relevance(users), causal.p_outcome_if_not_exposed(users)
+    causal.module.use_item_offsets({})
+    np.testing.assert_allclose(shifted, shift_logits(causal.relevance(users), offsets), rtol=1e-10)
+    np.testing.assert_array_equal(causal.p_outcome_if_not_exposed(users), f0)
+    causal.module.use_item_offsets({"exposed": offsets})
+    shown = np.bincount(split.train.loc[split.train["exposed"], "item"].to_numpy(), minlength=split.n_items) > 0
+    assert np.all(offsets[~shown] == 0.0)
+    with pytest.raises(ValueError, match="item offsets need"):
+        causal.module.use_item_offsets({"propensity": offsets})
+    with pytest.raises(ValueError, match="item offsets need"):
+        causal.module.use_item_offsets({"exposed": offsets[:-1]})
+    with pytest.raises(ValueError, match="already has item offsets"):
+        outcome_item_offsets(causal, split.train, 0.5)
 
 
 @pytest.mark.slow

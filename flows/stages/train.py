@@ -31,6 +31,8 @@ def train_task(split: Split, dataset: Dataset, config: TrainConfig, features: Te
         logger.info("trained %s: %s; %d epochs of %d steps (patience %d), best %s=%.4f, %.2f s/epoch", name, m.plan.note,
                     h["epochs"], h["steps_per_epoch"], h["patience"], m.plan.monitor, h[f"best_{m.plan.monitor}"],
                     h["seconds_per_epoch"])
+        if "item_offsets" in h:
+            logger.info("%s: %s", name, h["item_offsets"])
         if "uplift_calibration" in h:
             logger.info("%s uplift: %s", name, h["uplift_calibration"])
 

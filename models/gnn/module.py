@@ -50,6 +50,7 @@ from recause.models.gnn.losses import (
 )
 from recause.models.gnn.encoders import BipartiteGraph
 from recause.models.gnn.heads import CausalRecommender
+from recause.models.gnn.item_offsets import shift_logits
 
 Weighting = Literal["none", "ips", "snips", "dr", "sndr"]
 
@@ -118,6 +119,7 @@ class CausalModule(L.LightningModule):
         self._eval_states: dict[str, Tensor] | None = None
         self.snapshots: list[CausalRecommender] = []  # scored as one mean when set (use_snapshots)
         self._snapshot_states: list[dict[str, Tensor]] | None = None
+        self.item_offsets: dict[str, np.ndarray] = {}  # head -> (n_items,) logit offsets (use_item_offsets)
 
     @property
     def objective(self) -> Objective:
@@ -276,19 +278,33 @@ class CausalModule(L.LightningModule):
         Probabilities for outcome heads (``exposed``, ``unexposed``, ``imputation``), except under
         the ``bpr`` objective, whose ``exposed`` head is a ranking logit; P(E=1) over the whole
         log for ``propensity``.
-        With snapshots (:meth:`use_snapshots`), the mean of the snapshots' scores.
+        With snapshots (:meth:`use_snapshots`), the mean of the snapshots' scores; with item offsets for the head
+        (:meth:`use_item_offsets`), that probability shifted by its item's offset on the logit scale.
         """
         n_u, device = self.model.n_users, self.device
         items = torch.arange(self.graph.n_items, device=device) + n_u
         u = torch.as_tensor(np.asarray(users), dtype=torch.long, device=device)
         if not self.snapshots:
-            return self._grid_scores(self.model, self.full_states(), head, u, items).double().cpu().numpy()
-        if self._snapshot_states is None:
-            graph = self.full_graph()
-            self._snapshot_states = [model.states(graph) for model in self.snapshots]
-        total = sum(self._grid_scores(model, states, head, u, items).double()
-                    for model, states in zip(self.snapshots, self._snapshot_states))
-        return (total / len(self.snapshots)).cpu().numpy()
+            out = self._grid_scores(self.model, self.full_states(), head, u, items).double().cpu().numpy()
+        else:
+            if self._snapshot_states is None:
+                graph = self.full_graph()
+                self._snapshot_states = [model.states(graph) for model in self.snapshots]
+            total = sum(self._grid_scores(model, states, head, u, items).double()
+                        for model, states in zip(self.snapshots, self._snapshot_states))
+            out = (total / len(self.snapshots)).cpu().numpy()
+        offsets = self.item_offsets.get(head)
+        return out if offsets is None else shift_logits(out, offsets)
+
+    def use_item_offsets(self, offsets: dict[str, np.ndarray]) -> None:
+        """Score each named head's probability as σ(logit p + e_i) with its per-item offsets (n_items,) — f1's
+        empirical-Bayes item effects (:mod:`recause.models.gnn.item_offsets`); an empty dict removes them. Only
+        :meth:`scores` reads them (the training steps, the node states and the folded heads do not)."""
+        for head, e in offsets.items():
+            if head not in self.model.heads or head == "propensity" or np.shape(e) != (self.graph.n_items,):
+                raise ValueError(f"item offsets need an outcome head and (n_items,) = ({self.graph.n_items},) values, "
+                                 f"got {head!r} with shape {np.shape(e)}")
+        self.item_offsets = {head: np.asarray(e, np.float64) for head, e in offsets.items()}
 
     def _grid_scores(self, model: CausalRecommender, states: dict[str, Tensor], head: str, users: Tensor,
                      items: Tensor) -> Tensor:

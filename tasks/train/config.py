@@ -25,12 +25,14 @@ AUTO: dict[str, dict[str, float | int | str | bool]] = {
     "ranking": {"num_layers": 3, "batch_size": 2048, "lr": 2e-3, "init_std": 0.1, "l2": 1e-4, "patience": 20,
                 "head": "dot", "negatives": 8, "exposure_covariate": False, "propensity_weight": 1.0, "snapshots": False,
                 "logged_propensity_weight": 0.0, "exposure_scale": "per_head", "exposure_item_scale": False,
-                "outcome_interaction_start": "identity", "outcome_interaction_lr": 1.0},
+                "outcome_interaction_start": "identity", "outcome_interaction_lr": 1.0,
+                "outcome_item_offset_sd": 0.0},
     # labelled exposures, IPS/DR relevance (Coat, Open Bandit): no propagation won on Coat's validation AUC
     "debias": {"num_layers": 0, "batch_size": 2048, "lr": 1e-3, "init_std": 0.1, "l2": 1e-4, "patience": 10,
                "head": "bilinear", "negatives": 1, "exposure_covariate": False, "propensity_weight": 1.0,
                "snapshots": False, "logged_propensity_weight": 0.0, "exposure_scale": "per_head",
-               "exposure_item_scale": False, "outcome_interaction_start": "identity", "outcome_interaction_lr": 1.0},
+               "exposure_item_scale": False, "outcome_interaction_start": "identity", "outcome_interaction_lr": 1.0,
+                "outcome_item_offset_sd": 0.0},
     # exposure + f1 + f0 (synthetic world): the outcome heads overfit within a few epochs, so small
     # initial IDs, strong ID L2 and large batches; training stops 10 checks after the outcome
     # likelihood's best, and the uplift ranking peaks a few epochs after it (bench/uplift_criterion.py).
@@ -53,10 +55,14 @@ AUTO: dict[str, dict[str, float | int | str | bool]] = {
     # five training seeds: 0.684 → 0.691 at confounding 1, 0.611 → 0.613 at confounding 2; every c = 1 seed above every
     # identity-start one). That term then learns at 0.3× the rate (--only own-lr-1 base, five training seeds: 0.691 →
     # 0.686 at confounding 1, 0.613 → 0.619 at confounding 2; the ten runs' mean 0.652 → 0.653).
+    # After training, f1 gets a logit offset per item fitted by empirical Bayes on the training impressions, prior sd 0.5
+    # (recause.models.gnn.item_offsets; bench/uplift_sweep.py --only no-item-offsets base, five training seeds: see the
+    # README's table) — f1's item effects, which only a median of 1–2 clicks an item reveal, are its weakest part.
     "uplift": {"num_layers": 0, "batch_size": 8192, "lr": 2e-3, "init_std": 0.01, "l2": 0.1, "patience": 10,
                "head": "bilinear", "negatives": 1, "exposure_covariate": True, "propensity_weight": 5.0,
                "snapshots": True, "logged_propensity_weight": 0.3, "exposure_scale": "shared",
-               "exposure_item_scale": True, "outcome_interaction_start": "zero", "outcome_interaction_lr": 0.3},
+               "exposure_item_scale": True, "outcome_interaction_start": "zero", "outcome_interaction_lr": 0.3,
+               "outcome_item_offset_sd": 0.5},
 }
 """Settings left at None take these values by the plan's regime (:func:`resolve`)."""
 
@@ -120,6 +126,11 @@ class TrainConfig(Section):
         None, gt=0, description="With outcome_interaction_start=zero: the learning rate of f1's and f0's zero-started "
         "map as a multiple of lr (how fast their own user–item term grows). None = by regime; 1 wherever the start is "
         "identity.")
+    outcome_item_offset_sd: float | None = Field(
+        None, ge=0, description="The causal variant with f0 (uplift): after training, f1 gets a logit offset per item "
+        "fitted by empirical Bayes on the training impressions with everything else fixed — a random intercept with "
+        "this prior standard deviation (an item with many impressions moves to what its clicks say, a rarely shown one "
+        "stays at the network's estimate); 0 = off. None = by regime (0.5 for uplift, 0 elsewhere).")
     logged_propensity_weight: float | None = Field(
         None, ge=0, description="Weight of the exposure model's regression on the log's propensities (the squared "
         "error of its log-intensity against the one each exposed row's logged propensity implies; rows without one "
@@ -184,6 +195,7 @@ class ResolvedTrainConfig(TrainConfig):
     exposure_item_scale: bool = Field(...)
     outcome_interaction_start: Literal["identity", "zero"] = Field(...)
     outcome_interaction_lr: float = Field(..., gt=0)
+    outcome_item_offset_sd: float = Field(..., ge=0)
     snapshots: bool = Field(...)
     seed: int = Field(..., ge=0, description="Seed of initialisation and batch order (the run's).")
     threads: int = Field(..., ge=1, description="torch intra-op threads (the run's).")
@@ -207,6 +219,10 @@ def resolve(config: TrainConfig, variant: Variant, regime: Regime, seed: int, th
         # without the covariate a zero start leaves the outcome heads nothing of the pair to start from; a dot head
         # (the regime's default left in place) has no map to start at zero; and no zero-started map, nothing to slow
         resolved = resolved.model_copy(update={"outcome_interaction_start": "identity", "outcome_interaction_lr": 1.0})
+    if variant != "causal" and resolved.outcome_item_offset_sd > 0:
+        # the reference models stay as they are: the naive ranker has no f1 probability, the T-learner is the simpler
+        # baseline the causal model is chosen over (tasks/train/select.py)
+        resolved = resolved.model_copy(update={"outcome_item_offset_sd": 0.0})
     if resolved.sampling == "neighbor" and len(resolved.num_neighbors) != resolved.num_layers:
         raise ValueError(f"num_neighbors has {len(resolved.num_neighbors)} hops but the {regime} regime uses "
                          f"{resolved.num_layers} layers; give one per layer or set num_layers")

@@ -288,12 +288,64 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
         built.module.forget_states()  # states cached under the last epoch's weights
         built.module.eval()
         model = TrainedModel(built.module, config, plan, spec.name, history, curves.rows)
+        if config.outcome_item_offset_sd > 0 and model.identifiable:  # before the calibration: τ̂ is then final
+            offsets, history["item_offsets"] = outcome_item_offsets(model, split.train, config.outcome_item_offset_sd)
+            if offsets is not None:
+                built.module.use_item_offsets({"exposed": offsets})
+                history["item_offset_std"] = float(offsets.std())
+                if checkpoint_dir is not None and (Path(checkpoint_dir) / "best.ckpt").exists():
+                    _add_to_checkpoint(Path(checkpoint_dir) / "best.ckpt", "recause_item_offsets", {"exposed": offsets})
         if criterion is not None and model.identifiable:
             model.calibration, history["uplift_calibration"] = calibrate_uplift(model, criterion)
             if model.calibration is not None:
                 history |= {"uplift_calibration_intercept": model.calibration.intercept,
                             "uplift_calibration_slope": model.calibration.slope}
     return model
+
+
+def outcome_item_offsets(model: TrainedModel, frame, prior_sd: float, user_batch: int = 512) -> tuple[np.ndarray | None, str]:
+    """f1's per-item logit offsets (n_items,) fitted by empirical Bayes on the impressions of ``frame`` (the training
+    log: ``user``, ``item``, ``exposed``, ``outcome``, optional 1-based ``position``) with the model's f1, f0 and
+    learned examination held fixed (:func:`~recause.models.gnn.item_offsets.fit_item_offsets`), and what was done,
+    for the run's history; None (and why) when the log holds no impression."""
+    from recause.models.gnn.item_offsets import fit_item_offsets
+
+    if model.module.item_offsets:
+        raise ValueError(f"model {model.name!r} already has item offsets: they are fitted on its network's f1 alone")
+    exposed = frame[frame["exposed"].to_numpy(bool)]
+    if exposed.empty:
+        return None, "no training impression to fit f1's item offsets on: f1 left as trained"
+    users, items = exposed["user"].to_numpy(np.int64), exposed["item"].to_numpy(np.int64)
+    clicked = exposed["outcome"].to_numpy(np.float64)
+    kappa = np.ones(len(exposed))
+    if "position" in exposed.columns and exposed["position"].notna().all():
+        examination = model.examination()
+        kappa = examination[np.clip(exposed["position"].to_numpy(np.int64) - 1, 0, len(examination) - 1)]
+    f1, f0 = np.empty(len(exposed)), np.empty(len(exposed))
+    order = np.argsort(users, kind="stable")
+    ordered, everyone = users[order], np.unique(users)
+    for start in range(0, len(everyone), user_batch):  # the two heads' grids one block of users at a time
+        block = everyone[start : start + user_batch]
+        lo, hi = np.searchsorted(ordered, [block[0], block[-1] + 1])
+        these = order[lo:hi]
+        at = np.searchsorted(block, users[these])
+        f1[these] = model.relevance(block)[at, items[these]]
+        f0[these] = model.p_outcome_if_not_exposed(block)[at, items[these]]
+    f1 = np.clip(f1, 1e-12, 1.0 - 1e-12)
+    offsets = fit_item_offsets(np.log(f1) - np.log1p(-f1), f0, kappa, clicked, items, model.module.graph.n_items, prior_sd)
+    shown = np.bincount(items, minlength=len(offsets)) > 0
+    return offsets, (f"f1's logit offset per item, empirical Bayes on {len(exposed):,} training impressions of "
+                     f"{int(shown.sum()):,} items (prior sd {prior_sd:g}): sd {offsets.std():.3g}, from "
+                     f"{offsets.min():.3g} to {offsets.max():.3g}")
+
+
+def _add_to_checkpoint(path: Path, key: str, value) -> None:
+    """Store ``value`` under ``key`` in the checkpoint at ``path`` (what the model scores with beyond its weights)."""
+    import torch
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint[key] = value
+    torch.save(checkpoint, path)
 
 
 def calibrate_uplift(model: TrainedModel, criterion: UpliftCriterion) -> tuple[UpliftCalibration | None, str]:
