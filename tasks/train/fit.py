@@ -27,6 +27,8 @@ from recause.tasks.train.plan import Identification, ModelSpec, Plan, plan_model
 from recause.tasks.train.select import Selection, select
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from recause.tasks.train.data import UpliftCalibration, UpliftCriterion
 
 
@@ -303,7 +305,8 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
     return model
 
 
-def outcome_item_offsets(model: TrainedModel, frame, prior_sd: float, user_batch: int = 512) -> tuple[np.ndarray | None, str]:
+def outcome_item_offsets(model: TrainedModel, frame: pd.DataFrame, prior_sd: float,
+                         user_batch: int = 512) -> tuple[np.ndarray | None, str]:
     """f1's per-item logit offsets (n_items,) fitted by empirical Bayes on the impressions of ``frame`` (the training
     log: ``user``, ``item``, ``exposed``, ``outcome``, optional 1-based ``position``) with the model's f1, f0 and
     learned examination held fixed (:func:`~recause.models.gnn.item_offsets.fit_item_offsets`), and what was done,
