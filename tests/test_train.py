@@ -364,6 +364,7 @@ def test_neighbour_sampling_trains_end_to_end(world_split, variant: str, tmp_pat
     if model.plan.monitor == "val/auuc_ipw":  # uplift: stopped on the likelihood, the epoch chosen after (EpochChoice)
         assert kept["monitor"] == "val/outcome_loss" and checkpoint["recause_epoch_choice"] == model.history["epoch_choice"]
         assert len(checkpoint["recause_snapshots"]) == len(model.module.snapshots) >= 1  # what the scores average
+        np.testing.assert_array_equal(checkpoint["recause_item_offsets"]["exposed"], model.module.item_offsets["exposed"])
     else:
         monitor = model.plan.monitor
         assert kept["monitor"] == monitor and float(kept["best_model_score"]) == pytest.approx(model.history[f"best_{monitor}"], rel=1e-6)

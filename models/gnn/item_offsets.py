@@ -58,7 +58,12 @@ def fit_item_offsets(logit_f1: np.ndarray, f0: np.ndarray, kappa: np.ndarray, cl
     return offsets
 
 
+def logits(probability: np.ndarray) -> np.ndarray:
+    """log(p / (1 − p)) elementwise, p clipped to [1e-12, 1 − 1e-12]."""
+    p = np.clip(probability, 1e-12, 1.0 - 1e-12)
+    return np.log(p) - np.log1p(-p)
+
+
 def shift_logits(probability: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """σ(logit p + e): ``probability`` (n_users, n_items) shifted by per-item ``offsets`` (n_items,) on the logit scale."""
-    p = np.clip(probability, 1e-12, 1.0 - 1e-12)
-    return 1.0 / (1.0 + np.exp(-(np.log(p) - np.log1p(-p) + offsets[None, :])))
+    return 1.0 / (1.0 + np.exp(-(logits(probability) + offsets[None, :])))

@@ -269,17 +269,20 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
             "seconds": time.perf_counter() - start, "seconds_per_epoch": timer.mean, "steps_per_epoch": float(steps),
             "steps_per_pass": float(per_pass), "patience": float(patience),
         }
+        saved: dict = {}  # what the best checkpoint gets beyond Lightning's (written once, below)
         if choice is not None and choice.losses:
             index, reason = choice.choose()
             choice.restore(built.module, index)
             window = choice.window() if config.snapshots else range(0)
             snapshots = [choice.states[i] for i in window]
-            if checkpoint_dir is not None:  # the checkpoint holds the chosen epoch, not the likelihood's best
-                _rewrite_checkpoint(Path(checkpoint_dir) / "best.ckpt", built.module, choice.epochs[index], reason, snapshots)
+            # the checkpoint holds the chosen epoch, not the likelihood's best, and the window's state dicts
+            saved |= {"state_dict": {k: v.detach().cpu().clone() for k, v in built.module.state_dict().items()},
+                      "epoch": choice.epochs[index], "recause_epoch_choice": reason}
             history |= {"best_epoch": float(choice.epochs[index]), "best_val/auuc_ipw": float(choice.values[index].mean()),
                         "epoch_choice": reason}
             if snapshots:
                 built.module.use_snapshots(snapshots)
+                saved["recause_snapshots"] = list(snapshots)
                 history |= {"snapshots": float(len(window)), "snapshot_window": (
                     f"scores averaged over the {len(window)} checks of epochs {choice.epochs[window[0]] + 1}–"
                     f"{choice.epochs[window[-1]] + 1} (from the val/outcome_loss best to the stop)")}
@@ -295,8 +298,9 @@ def fit_model(spec: ModelSpec, split: Split, meta: DatasetMeta, features=None, l
             if offsets is not None:
                 built.module.use_item_offsets({"exposed": offsets})
                 history["item_offset_std"] = float(offsets.std())
-                if checkpoint_dir is not None and (Path(checkpoint_dir) / "best.ckpt").exists():
-                    _add_to_checkpoint(Path(checkpoint_dir) / "best.ckpt", "recause_item_offsets", {"exposed": offsets})
+                saved["recause_item_offsets"] = {"exposed": offsets}
+        if saved and checkpoint_dir is not None and (Path(checkpoint_dir) / "best.ckpt").exists():
+            _update_checkpoint(Path(checkpoint_dir) / "best.ckpt", saved)
         if criterion is not None and model.identifiable:
             model.calibration, history["uplift_calibration"] = calibrate_uplift(model, criterion)
             if model.calibration is not None:
@@ -311,7 +315,7 @@ def outcome_item_offsets(model: TrainedModel, frame: pd.DataFrame, prior_sd: flo
     log: ``user``, ``item``, ``exposed``, ``outcome``, optional 1-based ``position``) with the model's f1, f0 and
     learned examination held fixed (:func:`~recause.models.gnn.item_offsets.fit_item_offsets`), and what was done,
     for the run's history; None (and why) when the log holds no impression."""
-    from recause.models.gnn.item_offsets import fit_item_offsets
+    from recause.models.gnn.item_offsets import fit_item_offsets, logits
 
     if model.module.item_offsets:
         raise ValueError(f"model {model.name!r} already has item offsets: they are fitted on its network's f1 alone")
@@ -334,21 +338,11 @@ def outcome_item_offsets(model: TrainedModel, frame: pd.DataFrame, prior_sd: flo
         at = np.searchsorted(block, users[these])
         f1[these] = model.relevance(block)[at, items[these]]
         f0[these] = model.p_outcome_if_not_exposed(block)[at, items[these]]
-    f1 = np.clip(f1, 1e-12, 1.0 - 1e-12)
-    offsets = fit_item_offsets(np.log(f1) - np.log1p(-f1), f0, kappa, clicked, items, model.module.graph.n_items, prior_sd)
+    offsets = fit_item_offsets(logits(f1), f0, kappa, clicked, items, model.module.graph.n_items, prior_sd)
     shown = np.bincount(items, minlength=len(offsets)) > 0
     return offsets, (f"f1's logit offset per item, empirical Bayes on {len(exposed):,} training impressions of "
                      f"{int(shown.sum()):,} items (prior sd {prior_sd:g}): sd {offsets.std():.3g}, from "
                      f"{offsets.min():.3g} to {offsets.max():.3g}")
-
-
-def _add_to_checkpoint(path: Path, key: str, value) -> None:
-    """Store ``value`` under ``key`` in the checkpoint at ``path`` (what the model scores with beyond its weights)."""
-    import torch
-
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    checkpoint[key] = value
-    torch.save(checkpoint, path)
 
 
 def calibrate_uplift(model: TrainedModel, criterion: UpliftCriterion) -> tuple[UpliftCalibration | None, str]:
@@ -367,17 +361,15 @@ def calibrate_uplift(model: TrainedModel, criterion: UpliftCriterion) -> tuple[U
                     f"{fitted.slope_low:.3g} to {fitted.slope_high:.3g})")
 
 
-def _rewrite_checkpoint(path: Path, module, epoch: int, reason: str, snapshots: Sequence[dict] = ()) -> None:
-    """Put the chosen epoch's weights in Lightning's best checkpoint (kept by the outcome likelihood), and
-    under ``recause_snapshots`` the state dicts the model scores as the mean of (``CausalModule.use_snapshots``)."""
+def _update_checkpoint(path: Path, entries: dict) -> None:
+    """Put ``entries`` in Lightning's best checkpoint at ``path``: the chosen epoch's weights (``state_dict``, ``epoch``;
+    Lightning kept the outcome likelihood's best), ``recause_epoch_choice``, under ``recause_snapshots`` the state dicts
+    the model scores as the mean of (``CausalModule.use_snapshots``), under ``recause_item_offsets`` f1's per-item offsets
+    (``CausalModule.use_item_offsets``)."""
     import torch
 
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    checkpoint["state_dict"] = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-    checkpoint["epoch"] = epoch
-    checkpoint["recause_epoch_choice"] = reason
-    if snapshots:
-        checkpoint["recause_snapshots"] = list(snapshots)
+    checkpoint.update(entries)
     torch.save(checkpoint, path)
 
 
